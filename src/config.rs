@@ -1,0 +1,130 @@
+//! Run configuration: data, not constants. Read from TOML (`configs/*.toml`) or JSON, and
+//! stored as `config.json` in every checkpoint so `infer` can rebuild the same network.
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::ImageSpec;
+use crate::error::{Error, Result};
+use crate::model::ModelConfig;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// Share of each class held out for validation.
+    pub val_fraction: f64,
+    /// Random left–right flips of training images.
+    pub augment_flip: bool,
+    /// Seeds weight init, the split, shuffling and augmentation.
+    pub seed: u64,
+    /// Use at most this many images per class (0 = all); for quick runs.
+    #[serde(default)]
+    pub max_per_class: usize,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        TrainingConfig {
+            epochs: 8,
+            batch_size: 64,
+            learning_rate: 1e-3,
+            val_fraction: 0.2,
+            augment_flip: true,
+            seed: 42,
+            max_per_class: 0,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Checkpoint folder name under the checkpoint directory.
+    pub name: String,
+    /// Training folder with `face/` and `nonface/`.
+    pub data: PathBuf,
+    pub model: ModelConfig,
+    pub training: TrainingConfig,
+}
+
+impl RunConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let cfg: RunConfig = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).map_err(|e| Error::Config { path: path.into(), reason: e.to_string() })?
+        } else {
+            toml::from_str(&text).map_err(|e| Error::Config { path: path.into(), reason: e.to_string() })?
+        };
+        cfg.validate().map_err(|e| Error::Config { path: path.into(), reason: e.to_string() })?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        let t = &self.training;
+        if t.epochs == 0 || t.batch_size == 0 {
+            return Err(Error::Invalid("training: epochs and batch_size must be > 0".into()));
+        }
+        if !(0.0..1.0).contains(&t.val_fraction) {
+            return Err(Error::Invalid(format!("training: val_fraction must be in [0, 1), got {}", t.val_fraction)));
+        }
+        if !(t.learning_rate > 0.0) {
+            return Err(Error::Invalid("training: learning_rate must be > 0".into()));
+        }
+        if self.name.is_empty() || self.name.contains(['/', '\\']) {
+            return Err(Error::Invalid(format!("name must be a plain folder name, got {:?}", self.name)));
+        }
+        Ok(())
+    }
+
+    pub fn image_spec(&self) -> ImageSpec {
+        self.model.image_spec()
+    }
+}
+
+impl ModelConfig {
+    pub fn image_spec(&self) -> ImageSpec {
+        ImageSpec { size: self.image_size, channels: self.in_channels }
+    }
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            name: "default".into(),
+            data: PathBuf::from("datasets/face_nonface"),
+            model: ModelConfig::new(),
+            training: TrainingConfig::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_toml_is_the_documented_default() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/default.toml");
+        let cfg = RunConfig::load(&p).unwrap();
+        assert_eq!(cfg, RunConfig::default());
+        assert_eq!(cfg.model.channels, vec![32, 64, 128]);
+        assert_eq!(cfg.image_spec(), ImageSpec { size: 64, channels: 1 });
+    }
+
+    #[test]
+    fn bad_configs_name_the_file_and_the_problem() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("c.toml");
+        let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/default.toml")).unwrap();
+        std::fs::write(&p, base.replace("embedding_size = 128", "embedding_size = 128\nembeding = 3")).unwrap();
+        let e = RunConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("c.toml") && e.contains("embeding"), "{e}");
+        std::fs::write(&p, base.replace("image_size = 64", "image_size = 4")).unwrap();
+        let e = RunConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("too small"), "{e}");
+    }
+}

@@ -1,0 +1,33 @@
+//! The one error type of the library. `main.rs` prints it on one line and exits non-zero;
+//! nothing in the pipeline panics on bad input.
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+    #[error("{path}: {reason}")]
+    Data { path: PathBuf, reason: String },
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what}: {reason}")]
+    Compute { what: &'static str, reason: String },
+    #[error("chart {path}: {reason}")]
+    Plot { path: PathBuf, reason: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}

@@ -1,0 +1,623 @@
+//! 2-D projections of embeddings for the charts: t-SNE and UMAP.
+//!
+//! t-SNE is linfa-tsne's Barnes-Hut implementation. UMAP takes its fuzzy simplicial set
+//! (smooth k-NN distances, fuzzy union) from umap-rs, fed with our exact k-NN graph, and
+//! runs the layout SGD here: umap-rs' own optimiser draws negative samples from an
+//! unseedable thread RNG on several threads at once, so no two runs would agree.
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use linfa::traits::Transformer;
+use ndarray::{Array2, ArrayView2, Axis};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use umap_rs::{GraphParams, ManifoldParams, OptimizationParams, Umap, UmapConfig};
+
+use crate::error::{Error, Result};
+use crate::neighbors::knn;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TsneParams {
+    pub perplexity: f64,
+    pub iterations: usize,
+    pub seed: u64,
+}
+
+impl Default for TsneParams {
+    fn default() -> Self {
+        Self {
+            perplexity: 30.0,
+            iterations: 1000,
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UmapParams {
+    pub n_neighbors: usize,
+    pub min_dist: f32,
+    pub epochs: usize,
+    pub seed: u64,
+}
+
+impl Default for UmapParams {
+    fn default() -> Self {
+        Self {
+            n_neighbors: 15,
+            min_dist: 0.1,
+            epochs: 200,
+            seed: 0,
+        }
+    }
+}
+
+/// t-SNE of the rows of `x` to N×2. The perplexity is lowered to (N−1)/3 for small N,
+/// since every point needs 3·perplexity neighbours.
+pub fn tsne(x: ArrayView2<f32>, p: &TsneParams) -> Result<Array2<f32>> {
+    const WHAT: &str = "t-SNE";
+    let fail = |reason: String| Error::Compute { what: WHAT, reason };
+    check_input(x, WHAT, 4)?;
+    if !(p.perplexity.is_finite() && p.perplexity > 0.0) {
+        return Err(fail(format!(
+            "perplexity must be positive, got {}",
+            p.perplexity
+        )));
+    }
+    let (n, d) = x.dim();
+    // bhtsne scales the data by its largest deviation from the mean and indexes out of
+    // bounds on the resulting NaNs.
+    if x.rows().into_iter().all(|r| r == x.row(0)) {
+        return Err(fail("all rows are identical".into()));
+    }
+    // Shrunk a hair so that linfa's `n − 1 < 3·perplexity` test cannot trip on rounding.
+    let perplexity = p.perplexity.min((n - 1) as f64 / 3.0 * (1.0 - 1e-9));
+
+    // linfa-tsne's RNG is rand 0.8's SmallRng with a fixed seed, which this crate cannot
+    // construct; feeding the rows in a seeded order hands every point a seed-dependent
+    // starting position instead. Barnes-Hut needs at least as many input dims as output.
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(p.seed));
+    let cols = d.max(2);
+    let mut data = Vec::with_capacity(n * cols);
+    for &i in &order {
+        data.extend(x.row(i).iter().map(|&v| f64::from(v)));
+        data.extend(std::iter::repeat_n(0.0, cols - d));
+    }
+    let records =
+        ndarray16::Array2::from_shape_vec((n, cols), data).map_err(|e| fail(e.to_string()))?;
+    let params = linfa_tsne::TSneParams::embedding_size(2)
+        .perplexity(perplexity)
+        .approx_threshold(0.5)
+        .max_iter(p.iterations);
+    let y = catch_unwind(AssertUnwindSafe(|| params.transform(records)))
+        .map_err(|panic| fail(format!("linfa-tsne panicked: {}", panic_message(&*panic))))?
+        .map_err(|e| fail(e.to_string()))?;
+
+    let mut out = Array2::zeros((n, 2));
+    for (row, &i) in order.iter().enumerate() {
+        out[[i, 0]] = y[[row, 0]] as f32;
+        out[[i, 1]] = y[[row, 1]] as f32;
+    }
+    check_output(out, WHAT)
+}
+
+/// UMAP of the rows of `x` to N×2 (euclidean input metric). `n_neighbors` counts the
+/// point itself, as in umap-learn, and is lowered to N−1 for small N. The layout starts
+/// from the rows' first two principal components (initialisation only) and is
+/// deterministic for a given seed.
+pub fn umap(x: ArrayView2<f32>, p: &UmapParams) -> Result<Array2<f32>> {
+    const WHAT: &str = "UMAP";
+    let fail = |reason: String| Error::Compute { what: WHAT, reason };
+    check_input(x, WHAT, 3)?;
+    if p.n_neighbors < 2 {
+        return Err(fail(format!(
+            "n_neighbors must be at least 2, got {}",
+            p.n_neighbors
+        )));
+    }
+    if !(0.0..=SPREAD).contains(&p.min_dist) {
+        return Err(fail(format!(
+            "min_dist must be in [0, {SPREAD}], got {}",
+            p.min_dist
+        )));
+    }
+    if p.epochs == 0 {
+        return Err(fail("epochs must be at least 1".into()));
+    }
+    let n = x.nrows();
+    let k = p.n_neighbors.min(n - 1);
+
+    // umap-learn's graph convention, which umap-rs follows: column 0 is the point itself
+    // at distance 0, and the sigma search skips it.
+    let (nn_idx, nn_dist) = knn(x, k - 1);
+    let mut indices = Array2::<u32>::zeros((n, k));
+    let mut dists = Array2::<f32>::zeros((n, k));
+    for i in 0..n {
+        indices[[i, 0]] = to_u32(i)?;
+        for (j, (&nb, &dist)) in nn_idx[i].iter().zip(&nn_dist[i]).enumerate() {
+            indices[[i, j + 1]] = to_u32(nb)?;
+            dists[[i, j + 1]] = dist;
+        }
+    }
+
+    let (a, b) = fit_ab(SPREAD, p.min_dist);
+    let config = UmapConfig {
+        n_components: 2,
+        manifold: ManifoldParams {
+            min_dist: p.min_dist,
+            spread: SPREAD,
+            a: Some(a),
+            b: Some(b),
+        },
+        graph: GraphParams {
+            n_neighbors: k,
+            ..GraphParams::default()
+        },
+        optimization: OptimizationParams {
+            n_epochs: Some(p.epochs),
+            ..Default::default()
+        },
+    };
+    let manifold = catch_unwind(AssertUnwindSafe(|| {
+        Umap::new(config).learn_manifold(x, indices.view(), dists.view())
+    }))
+    .map_err(|panic| fail(format!("umap-rs panicked: {}", panic_message(&*panic))))?;
+
+    // umap-learn drops edges too weak to be sampled even once in the whole run.
+    let graph = manifold.graph();
+    let max_w = graph.data().iter().copied().fold(0.0f32, f32::max);
+    let threshold = max_w / if p.epochs > 10 { p.epochs } else { 200 } as f32;
+    let mut edges = Vec::new();
+    for (head, row) in graph.outer_iterator().enumerate() {
+        for (tail, &w) in row.iter() {
+            if w >= threshold && w > 0.0 {
+                edges.push(Edge {
+                    head,
+                    tail,
+                    epochs_per_sample: f64::from(max_w / w),
+                });
+            }
+        }
+    }
+
+    let mut rng = StdRng::seed_from_u64(p.seed);
+    let mut layout = pca_init(x, &mut rng);
+    optimize_layout(&mut layout, &edges, p.epochs, a, b, &mut rng);
+
+    let out = Array2::from_shape_fn((n, 2), |(i, c)| layout[i][c]);
+    check_output(out, WHAT)
+}
+
+/// umap-learn's default `spread`: the scale of the curve that `min_dist` is measured on.
+const SPREAD: f32 = 1.0;
+
+/// Every positive edge sampled is matched by this many random repulsions (umap-learn's
+/// `negative_sample_rate`).
+const NEGATIVE_SAMPLE_RATE: f64 = 5.0;
+
+struct Edge {
+    head: usize,
+    tail: usize,
+    epochs_per_sample: f64,
+}
+
+/// umap-learn's single-threaded `optimize_layout_euclidean` (γ = 1, α₀ = 1): strong edges
+/// are sampled every epoch, weak ones proportionally less often, and each sample pulls
+/// both ends together and pushes the head away from a few random points.
+fn optimize_layout(
+    y: &mut [[f32; 2]],
+    edges: &[Edge],
+    epochs: usize,
+    a: f32,
+    b: f32,
+    rng: &mut StdRng,
+) {
+    let n = y.len();
+    let mut next_sample: Vec<f64> = edges.iter().map(|e| e.epochs_per_sample).collect();
+    let mut next_negative: Vec<f64> = edges
+        .iter()
+        .map(|e| e.epochs_per_sample / NEGATIVE_SAMPLE_RATE)
+        .collect();
+    // The optimised gradients explode at zero distance; umap-learn clips every component.
+    let clip = |g: f32| g.clamp(-4.0, 4.0);
+
+    for epoch in 0..epochs {
+        let alpha = 1.0 - epoch as f32 / epochs as f32;
+        let now = epoch as f64;
+        for (e, edge) in edges.iter().enumerate() {
+            if next_sample[e] > now {
+                continue;
+            }
+            let (j, k) = (edge.head, edge.tail);
+            let d2 = dist2(y[j], y[k]);
+            let attract = if d2 > 0.0 {
+                -2.0 * a * b * d2.powf(b - 1.0) / (a * d2.powf(b) + 1.0)
+            } else {
+                0.0
+            };
+            let step = [0, 1].map(|c| clip(attract * (y[j][c] - y[k][c])) * alpha);
+            for (c, s) in step.into_iter().enumerate() {
+                y[j][c] += s;
+                y[k][c] -= s;
+            }
+            next_sample[e] += edge.epochs_per_sample;
+
+            let per_negative = edge.epochs_per_sample / NEGATIVE_SAMPLE_RATE;
+            let negatives = ((now - next_negative[e]) / per_negative).max(0.0) as usize;
+            for _ in 0..negatives {
+                let k = rng.random_range(0..n);
+                if k == j {
+                    continue;
+                }
+                let d2 = dist2(y[j], y[k]);
+                if d2 <= 0.0 {
+                    continue;
+                }
+                let repel = 2.0 * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0));
+                let step = [0, 1].map(|c| clip(repel * (y[j][c] - y[k][c])) * alpha);
+                for (c, s) in step.into_iter().enumerate() {
+                    y[j][c] += s;
+                }
+            }
+            next_negative[e] += negatives as f64 * per_negative;
+        }
+    }
+}
+
+fn dist2(p: [f32; 2], q: [f32; 2]) -> f32 {
+    (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)
+}
+
+/// First two principal components by power iteration, scaled to [0, 10] like umap-learn's
+/// initial layouts, plus a little noise so that duplicate rows do not start (and, with
+/// zero gradient, stay) on top of each other.
+fn pca_init(x: ArrayView2<f32>, rng: &mut StdRng) -> Vec<[f32; 2]> {
+    let n = x.nrows();
+    let mean = x
+        .mean_axis(Axis(0))
+        .unwrap_or_else(|| ndarray::Array1::zeros(x.ncols()));
+    let xc = &x - &mean;
+    let mut components: Vec<ndarray::Array1<f32>> = Vec::with_capacity(2);
+    let mut scores = Vec::with_capacity(2);
+    for _ in 0..2 {
+        let mut v = ndarray::Array1::from_shape_fn(xc.ncols(), |_| rng.random_range(-1.0..1.0));
+        for _ in 0..100 {
+            let mut w = xc.t().dot(&xc.dot(&v));
+            for c in &components {
+                let along = w.dot(c);
+                w.scaled_add(-along, c);
+            }
+            let norm = w.dot(&w).sqrt();
+            if norm <= 1e-12 {
+                break; // no variance left in this direction: keep the random one
+            }
+            v = w / norm;
+        }
+        scores.push(xc.dot(&v));
+        components.push(v);
+    }
+
+    let mut y: Vec<[f32; 2]> = (0..n).map(|i| [scores[0][i], scores[1][i]]).collect();
+    for c in 0..2 {
+        let (lo, hi) = y
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), p| {
+                (lo.min(p[c]), hi.max(p[c]))
+            });
+        let scale = if hi > lo { 10.0 / (hi - lo) } else { 0.0 };
+        for p in &mut y {
+            p[c] = (p[c] - lo) * scale + rng.random_range(-1e-3..1e-3);
+        }
+    }
+    y
+}
+
+/// Least-squares fit of the layout's similarity curve 1 / (1 + a·d^(2b)) to the offset
+/// exponential that `min_dist` and `spread` describe, by Levenberg–Marquardt like
+/// umap-learn's `curve_fit`. umap-rs has its own fit, but its fixed-step gradient descent
+/// stays near its starting point for min_dist far from 0.1.
+fn fit_ab(spread: f32, min_dist: f32) -> (f32, f32) {
+    let (spread, min_dist) = (f64::from(spread), f64::from(min_dist));
+    let xs: Vec<f64> = (0..300).map(|i| 3.0 * spread * i as f64 / 299.0).collect();
+    let target = |x: f64| {
+        if x < min_dist {
+            1.0
+        } else {
+            (-(x - min_dist) / spread).exp()
+        }
+    };
+    let sse = |a: f64, b: f64| -> f64 {
+        xs.iter()
+            .map(|&x| (1.0 / (1.0 + a * x.powf(2.0 * b)) - target(x)).powi(2))
+            .sum()
+    };
+
+    let (mut a, mut b, mut lambda) = (1.0f64, 1.0f64, 1e-3);
+    let mut cost = sse(a, b);
+    for _ in 0..200 {
+        // Normal equations JᵀJ·δ = −Jᵀr for the two parameters.
+        let (mut jaa, mut jab, mut jbb, mut ga, mut gb) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for &x in &xs {
+            if x <= 0.0 {
+                continue; // f(0) = 1 whatever a and b are
+            }
+            let p = x.powf(2.0 * b);
+            let f = 1.0 / (1.0 + a * p);
+            let r = f - target(x);
+            let da = -p * f * f;
+            let db = -2.0 * a * p * x.ln() * f * f;
+            jaa += da * da;
+            jab += da * db;
+            jbb += db * db;
+            ga += da * r;
+            gb += db * r;
+        }
+        let (haa, hbb) = (jaa * (1.0 + lambda), jbb * (1.0 + lambda));
+        let det = haa * hbb - jab * jab;
+        if !det.is_normal() {
+            break;
+        }
+        let step_a = -(hbb * ga - jab * gb) / det;
+        let step_b = -(haa * gb - jab * ga) / det;
+        let (na, nb) = (a + step_a, b + step_b);
+        let new_cost = if na > 0.0 && nb > 0.0 {
+            sse(na, nb)
+        } else {
+            f64::INFINITY
+        };
+        if new_cost < cost {
+            let converged = cost - new_cost < 1e-12 * cost.max(1e-12);
+            (a, b, cost) = (na, nb, new_cost);
+            lambda = (lambda / 10.0).max(1e-12);
+            if converged {
+                break;
+            }
+        } else {
+            lambda *= 10.0;
+            if lambda > 1e12 {
+                break;
+            }
+        }
+    }
+    (a as f32, b as f32)
+}
+
+fn check_input(x: ArrayView2<f32>, what: &'static str, min_rows: usize) -> Result<()> {
+    let (n, d) = x.dim();
+    let reason = if n < min_rows {
+        format!("needs at least {min_rows} points, got {n}")
+    } else if d == 0 {
+        "embeddings have no columns".to_string()
+    } else if let Some(i) = x
+        .axis_iter(Axis(0))
+        .position(|r| r.iter().any(|v| !v.is_finite()))
+    {
+        format!("row {i} has a non-finite value")
+    } else {
+        return Ok(());
+    };
+    Err(Error::Compute { what, reason })
+}
+
+/// Degenerate inputs (all rows identical, say) end in NaN rather than in an error.
+fn check_output(y: Array2<f32>, what: &'static str) -> Result<Array2<f32>> {
+    if y.iter().all(|v| v.is_finite()) {
+        Ok(y)
+    } else {
+        Err(Error::Compute {
+            what,
+            reason: "the layout diverged to non-finite coordinates (are all rows identical?)"
+                .into(),
+        })
+    }
+}
+
+fn to_u32(i: usize) -> Result<u32> {
+    u32::try_from(i).map_err(|_| Error::Compute {
+        what: "UMAP",
+        reason: format!("{i} points exceed umap-rs' u32 indices"),
+    })
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `blobs` well-separated Gaussian clusters of `per` points in `dim` dimensions.
+    fn blobs(blobs: usize, per: usize, dim: usize, seed: u64) -> (Array2<f32>, Vec<usize>) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let centres: Vec<Vec<f32>> = (0..blobs)
+            .map(|_| (0..dim).map(|_| rng.random_range(-10.0..10.0)).collect())
+            .collect();
+        let mut x = Array2::zeros((blobs * per, dim));
+        let mut labels = Vec::with_capacity(blobs * per);
+        for (i, mut row) in x.axis_iter_mut(Axis(0)).enumerate() {
+            let blob = i / per;
+            for (v, c) in row.iter_mut().zip(&centres[blob]) {
+                *v = c + gaussian(&mut rng);
+            }
+            labels.push(blob);
+        }
+        (x, labels)
+    }
+
+    /// Box–Muller: rand 0.9 has no normal distribution without rand_distr.
+    fn gaussian(rng: &mut StdRng) -> f32 {
+        let u: f32 = rng.random_range(f32::EPSILON..1.0);
+        let v: f32 = rng.random();
+        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+    }
+
+    /// Share of points whose nearest other point in the 2-D layout has their label.
+    fn nn_agreement(y: &Array2<f32>, labels: &[usize]) -> f64 {
+        let (idx, _) = knn(y.view(), 1);
+        let hits = idx
+            .iter()
+            .enumerate()
+            .filter(|(i, nb)| labels[nb[0]] == labels[*i])
+            .count();
+        hits as f64 / labels.len() as f64
+    }
+
+    fn assert_good_layout(y: &Array2<f32>, labels: &[usize]) {
+        assert_eq!(y.dim(), (labels.len(), 2));
+        assert!(y.iter().all(|v| v.is_finite()));
+        let agreement = nn_agreement(y, labels);
+        assert!(agreement >= 0.95, "1-NN label agreement {agreement}");
+    }
+
+    #[test]
+    fn tsne_keeps_blobs_apart() {
+        let (x, labels) = blobs(4, 50, 32, 1);
+        let y = tsne(x.view(), &TsneParams::default()).expect("t-SNE");
+        assert_good_layout(&y, &labels);
+    }
+
+    #[test]
+    fn umap_keeps_blobs_apart() {
+        let (x, labels) = blobs(4, 50, 32, 2);
+        let y = umap(x.view(), &UmapParams::default()).expect("UMAP");
+        assert_good_layout(&y, &labels);
+    }
+
+    #[test]
+    fn projections_are_reproducible_for_a_seed() {
+        let (x, _) = blobs(3, 30, 16, 3);
+        let u = UmapParams {
+            epochs: 50,
+            ..UmapParams::default()
+        };
+        assert_eq!(umap(x.view(), &u).unwrap(), umap(x.view(), &u).unwrap());
+        let other_seed = UmapParams {
+            seed: 1,
+            ..u.clone()
+        };
+        assert_ne!(
+            umap(x.view(), &u).unwrap(),
+            umap(x.view(), &other_seed).unwrap()
+        );
+
+        let t = TsneParams {
+            iterations: 300,
+            ..TsneParams::default()
+        };
+        assert_eq!(tsne(x.view(), &t).unwrap(), tsne(x.view(), &t).unwrap());
+        let other_seed = TsneParams {
+            seed: 1,
+            ..t.clone()
+        };
+        assert_ne!(
+            tsne(x.view(), &t).unwrap(),
+            tsne(x.view(), &other_seed).unwrap()
+        );
+    }
+
+    #[test]
+    fn tiny_inputs_give_a_layout_or_an_error_not_a_panic() {
+        let (x, _) = blobs(1, 5, 8, 4);
+        let y = tsne(x.view(), &TsneParams::default()).expect("t-SNE on 5 points");
+        assert_eq!(y.dim(), (5, 2));
+        let y = umap(x.view(), &UmapParams::default()).expect("UMAP on 5 points");
+        assert_eq!(y.dim(), (5, 2));
+
+        let four = x.slice(ndarray::s![..4, ..]);
+        assert_eq!(
+            tsne(four, &TsneParams::default())
+                .expect("t-SNE on 4 points")
+                .dim(),
+            (4, 2)
+        );
+        let three = x.slice(ndarray::s![..3, ..]);
+        assert_eq!(
+            umap(three, &UmapParams::default())
+                .expect("UMAP on 3 points")
+                .dim(),
+            (3, 2)
+        );
+        let two = x.slice(ndarray::s![..2, ..]);
+        assert!(matches!(
+            tsne(two, &TsneParams::default()),
+            Err(Error::Compute { .. })
+        ));
+        assert!(matches!(
+            umap(two, &UmapParams::default()),
+            Err(Error::Compute { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        let (mut x, _) = blobs(2, 10, 4, 5);
+        x[[3, 1]] = f32::NAN;
+        assert!(tsne(x.view(), &TsneParams::default()).is_err());
+        assert!(umap(x.view(), &UmapParams::default()).is_err());
+        let same = Array2::<f32>::ones((20, 4));
+        assert!(tsne(same.view(), &TsneParams::default()).is_err());
+        if let Ok(y) = umap(same.view(), &UmapParams::default()) {
+            assert!(y.iter().all(|v| v.is_finite()));
+        }
+        let bad = UmapParams {
+            min_dist: 2.0,
+            ..UmapParams::default()
+        };
+        assert!(umap(x.view(), &bad).is_err());
+    }
+
+    #[test]
+    fn curve_fit_matches_umap_learn() {
+        // umap-learn's find_ab_params(1.0, 0.1) gives a ≈ 1.577, b ≈ 0.895.
+        let (a, b) = fit_ab(1.0, 0.1);
+        assert!(
+            (a - 1.577).abs() < 0.01 && (b - 0.895).abs() < 0.01,
+            "a={a} b={b}"
+        );
+    }
+
+    /// By hand: `cargo test --release -- --ignored --nocapture time_`
+    #[test]
+    #[ignore]
+    fn time_projections_1000x128() {
+        let (x, labels) = blobs(10, 100, 128, 6);
+        let out = std::env::temp_dir();
+        let names: Vec<String> = (0..10).map(|i| format!("blob {i}")).collect();
+        let t = std::time::Instant::now();
+        let y = tsne(x.view(), &TsneParams::default()).unwrap();
+        println!(
+            "t-SNE 1000x128: {:?}, 1-NN agreement {}",
+            t.elapsed(),
+            nn_agreement(&y, &labels)
+        );
+        crate::plot::scatter_png(
+            &out.join("facemb-tsne.png"),
+            y.view(),
+            &labels,
+            &names,
+            "t-SNE",
+        )
+        .unwrap();
+        let t = std::time::Instant::now();
+        let y = umap(x.view(), &UmapParams::default()).unwrap();
+        println!(
+            "UMAP 1000x128: {:?}, 1-NN agreement {}",
+            t.elapsed(),
+            nn_agreement(&y, &labels)
+        );
+        crate::plot::scatter_png(
+            &out.join("facemb-umap.png"),
+            y.view(),
+            &labels,
+            &names,
+            "UMAP",
+        )
+        .unwrap();
+    }
+}

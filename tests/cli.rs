@@ -1,0 +1,158 @@
+//! End-to-end runs of the `facemb` binary on small real data: train → infer → pixels,
+//! and the error paths a user hits (wrong -e, missing checkpoint, empty folder).
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn facemb(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_facemb")).args(args).current_dir(cwd).output().expect("facemb runs")
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// A small clustering folder: the first `ids` AT&T identities, copied.
+fn att_subset(dst: &Path, ids: usize) -> PathBuf {
+    let root = dst.join("att_small");
+    for i in 1..=ids {
+        let name = format!("s{i:02}");
+        let to = root.join(&name);
+        std::fs::create_dir_all(&to).unwrap();
+        for f in std::fs::read_dir(repo().join("datasets/att_faces").join(&name)).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    root
+}
+
+#[test]
+fn train_infer_and_pixels_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cfg = repo().join("configs/default.toml");
+    let data = repo().join("datasets/face_nonface");
+    let o = facemb(
+        &[
+            "train", "--config", cfg.to_str().unwrap(), "--data", data.to_str().unwrap(), "--epochs", "1",
+            "--max-per-class", "40", "--embedding-size", "24", "--name", "tiny", "--out", "ck", "--quiet",
+        ],
+        t,
+    );
+    assert!(o.status.success(), "train failed: {}", text(&o));
+    let ck = t.join("ck/tiny");
+    for f in ["model.bpk", "config.json", "metrics.json"] {
+        assert!(ck.join(f).is_file(), "{f} missing from checkpoint");
+    }
+    let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ck.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["epochs"].as_array().unwrap().len(), 1);
+    assert_eq!(metrics["train_images"].as_u64().unwrap() + metrics["val_images"].as_u64().unwrap(), 80);
+
+    let folder = att_subset(t, 4);
+    // The Python tool's spelling: -id, -m, -e, -os, -ou.
+    let o = facemb(
+        &["infer", "-id", folder.to_str().unwrap(), "-m", "ck/tiny/model.bpk", "-e", "24", "-os", "ts", "-ou", "um", "--out", "inf", "--quiet"],
+        t,
+    );
+    assert!(o.status.success(), "infer failed: {}", text(&o));
+    let out = t.join("inf");
+    for f in ["embeddings.npy", "index.csv", "clusters.csv", "scores.json", "ts_24.png", "um_24.png"] {
+        assert!(out.join(f).is_file(), "{f} missing: {}", text(&o));
+    }
+    // .npy: magic, header, then 40 × 24 little-endian f32.
+    let npy = std::fs::read(out.join("embeddings.npy")).unwrap();
+    assert_eq!(&npy[..6], b"\x93NUMPY");
+    let header_len = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    let header = String::from_utf8_lossy(&npy[10..10 + header_len]);
+    assert!(header.contains("(40, 24)") && header.contains("<f4"), "header {header}");
+    assert_eq!(npy.len() - 10 - header_len, 40 * 24 * 4);
+    let index = std::fs::read_to_string(out.join("index.csv")).unwrap();
+    assert_eq!(index.lines().count(), 41);
+    assert!(index.lines().nth(1).unwrap().contains(",s01,"));
+    let scores: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("scores.json")).unwrap()).unwrap();
+    assert_eq!(scores["images"], 40);
+    assert_eq!(scores["identities"], 4);
+    assert_eq!(scores["methods"].as_array().unwrap().len(), 3);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("ARI") && stdout.contains("chinese_whispers"), "table missing: {stdout}");
+
+    // -e that disagrees with the checkpoint: one clear line, non-zero exit.
+    let o = facemb(&["infer", "-id", folder.to_str().unwrap(), "-m", "ck/tiny", "-e", "128", "--quiet"], t);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("does not match") && err.contains("24") && !err.contains("panicked"), "{err}");
+
+    // Pixel baseline through the same evaluation: E = S².
+    let o = facemb(&["pixels", "-id", folder.to_str().unwrap(), "-is", "16", "--out", "pix", "--quiet"], t);
+    assert!(o.status.success(), "pixels failed: {}", text(&o));
+    assert!(t.join("pix/tsne_256.png").is_file() && t.join("pix/umap_256.png").is_file());
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(t.join("pix/scores.json")).unwrap()).unwrap();
+    assert_eq!(s["dim"], 256);
+    // Four AT&T people are easy for pixels: nearest neighbours nearly always match.
+    assert!(s["one_nn_accuracy"].as_f64().unwrap() > 0.9, "{s}");
+}
+
+#[test]
+fn user_errors_are_one_line_and_non_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let o = facemb(&["infer", "-id", "nowhere", "-m", "no/such/checkpoint"], t);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("error: ") && err.contains("no/such/checkpoint") && !err.contains("panicked"), "{err}");
+
+    std::fs::create_dir(t.join("empty")).unwrap();
+    let o = facemb(&["pixels", "-id", "empty"], t);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("empty") && err.contains("no images found"), "{err}");
+
+    let o = facemb(&["train", "--config", "missing.toml"], t);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.toml"));
+
+    let o = facemb(&["--help"], t);
+    assert!(o.status.success());
+    for cmd in ["train", "infer", "pixels"] {
+        assert!(String::from_utf8_lossy(&o.stdout).contains(cmd));
+    }
+}
+
+#[test]
+fn experiment_runs_end_to_end_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cfg = repo().join("configs/experiments/smoke.toml");
+    let toml = std::fs::read_to_string(&cfg).unwrap();
+    let folder = att_subset(t, 5);
+    // Paths in the file are relative to where facemb runs; point them at the repo.
+    let toml = toml
+        .replace("\"datasets/att_faces\"", &format!("{:?}", folder.to_str().unwrap()))
+        .replace("max_per_class = 60", "max_per_class = 30");
+    std::fs::write(t.join("smoke.toml"), toml).unwrap();
+    // Paths in the files are relative to where facemb runs (the repo root): link what they name.
+    std::os::unix::fs::symlink(repo().join("datasets"), t.join("datasets")).unwrap();
+    std::os::unix::fs::symlink(repo().join("configs"), t.join("configs")).unwrap();
+    let o = facemb(&["experiment", "smoke.toml", "--out", "res", "--checkpoints", "ck", "--quiet"], t);
+    assert!(o.status.success(), "experiment failed: {}", text(&o));
+    for f in ["results.csv", "results.md", "ari_kmeans.png", "ari_chinese_whispers.png", "one_nn.png", "umap_grid_att_small.png"] {
+        assert!(t.join("res").join(f).is_file(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(t.join("res/results.csv")).unwrap();
+    // 2 sizes × 2 seeds × 2 methods + 1 pixel size × 2 methods, plus the header.
+    assert_eq!(csv.lines().count(), 1 + 8 + 2, "{csv}");
+    assert!(csv.lines().any(|l| l.starts_with("pixels,16,,att_small,kmeans,256,")));
+    let md = std::fs::read_to_string(t.join("res/results.md")).unwrap();
+    assert!(md.contains("| E = 8 |") && md.contains("| E = 32 |") && md.contains("pixels 16×16") && md.contains(" ± "), "{md}");
+    let first = std::fs::metadata(t.join("ck/e8-s1/model.bpk")).unwrap().modified().unwrap();
+
+    // Again: every checkpoint is reused, none retrained.
+    let o = facemb(&["experiment", "smoke.toml", "--out", "res", "--checkpoints", "ck"], t);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(text(&o).matches("(reused checkpoint)").count(), 4, "{}", text(&o));
+    assert_eq!(std::fs::metadata(t.join("ck/e8-s1/model.bpk")).unwrap().modified().unwrap(), first);
+}
