@@ -39,6 +39,9 @@ impl Default for TrainingConfig {
     }
 }
 
+/// The fields of [`ModelConfig`].
+const MODEL_KEYS: &[&str] = &["channels", "embedding_size", "image_size", "in_channels"];
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
@@ -58,6 +61,24 @@ impl RunConfig {
         } else {
             toml::from_str(&text).map_err(|e| Error::Config { path: path.into(), reason: e.to_string() })?
         };
+        // burn's `#[derive(Config)]` ignores unknown keys, so a typo in [model] would
+        // silently train the default architecture: check them here.
+        let model_keys: Vec<String> = match path.extension().is_some_and(|e| e == "json") {
+            true => serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("model").and_then(|m| m.as_object()).map(|m| m.keys().cloned().collect()))
+                .unwrap_or_default(),
+            false => toml::from_str::<toml::Table>(&text)
+                .ok()
+                .and_then(|t| t.get("model").and_then(|m| m.as_table()).map(|m| m.keys().cloned().collect()))
+                .unwrap_or_default(),
+        };
+        if let Some(k) = model_keys.iter().find(|k| !MODEL_KEYS.contains(&k.as_str())) {
+            return Err(Error::Config {
+                path: path.into(),
+                reason: format!("unknown key `{k}` in [model], expected one of {MODEL_KEYS:?}"),
+            });
+        }
         cfg.validate().map_err(|e| Error::Config { path: path.into(), reason: e.to_string() })?;
         Ok(cfg)
     }
@@ -113,6 +134,16 @@ mod tests {
         assert_eq!(cfg, RunConfig::default());
         assert_eq!(cfg.model.channels, vec![32, 64, 128]);
         assert_eq!(cfg.image_spec(), ImageSpec { size: 64, channels: 1 });
+    }
+
+    #[test]
+    fn model_keys_list_every_model_config_field() {
+        let v = serde_json::to_value(ModelConfig::new()).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut expected = MODEL_KEYS.to_vec();
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
     }
 
     #[test]

@@ -64,6 +64,12 @@ pub fn tsne(x: ArrayView2<f32>, p: &TsneParams) -> Result<Array2<f32>> {
             p.perplexity
         )));
     }
+    // Wide inputs (raw pixels: 256–4096 dims) make bhtsne's space-partitioning tree recurse
+    // without end (a stack overflow, not a catchable panic; seen from ~200 dims up), and cost
+    // time for nothing: like sklearn's and openTSNE's advice, t-SNE runs on the top
+    // principal subspace.
+    let reduced = (x.ncols() > TSNE_MAX_DIMS).then(|| principal_subspace(x, TSNE_MAX_DIMS, p.seed));
+    let x = reduced.as_ref().map_or(x, |r| r.view());
     let (n, d) = x.dim();
     // bhtsne scales the data by its largest deviation from the mean and indexes out of
     // bounds on the resulting NaNs.
@@ -100,6 +106,73 @@ pub fn tsne(x: ArrayView2<f32>, p: &TsneParams) -> Result<Array2<f32>> {
         out[[i, 1]] = y[[row, 1]] as f32;
     }
     check_output(out, WHAT)
+}
+
+/// Input width above which t-SNE works on the principal subspace of this many dims.
+const TSNE_MAX_DIMS: usize = 50;
+
+/// Rows of `x` expressed in an orthonormal basis of its top-`k` principal subspace
+/// (randomised range finder with two power iterations, Halko et al. 2011), so distances
+/// within that subspace are kept exactly. The basis is not rotated to the principal axes:
+/// t-SNE only sees distances.
+fn principal_subspace(x: ArrayView2<f32>, k: usize, seed: u64) -> Array2<f32> {
+    let (n, d) = x.dim();
+    let l = k.min(n).min(d);
+    let mean = x.mean_axis(Axis(0)).unwrap_or_else(|| ndarray::Array1::zeros(d));
+    let xc = &x - &mean;
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    let omega = Array2::from_shape_fn((d, l), |_| rng.random_range(-1.0f32..1.0));
+    let mut q = orthonormal_columns(xc.dot(&omega));
+    for _ in 0..2 {
+        q = orthonormal_columns(xc.dot(&xc.t().dot(&q)));
+    }
+    // Coordinates of each row's projection, in an orthonormal basis of the subspace:
+    // X ≈ Q·B with B = QᵀX, and QB·(QB)ᵀ = Q·(BBᵀ)·Qᵀ = (QL)(QL)ᵀ for BBᵀ = LLᵀ.
+    let b = q.t().dot(&xc);
+    let l_factor = cholesky_lower(&b.dot(&b.t()));
+    q.dot(&l_factor)
+}
+
+/// Modified Gram–Schmidt, twice for stability; a column with nothing left becomes zero.
+fn orthonormal_columns(mut a: Array2<f32>) -> Array2<f32> {
+    for _pass in 0..2 {
+        for j in 0..a.ncols() {
+            for i in 0..j {
+                let proj = a.column(i).dot(&a.column(j));
+                let ci = a.column(i).to_owned();
+                a.column_mut(j).scaled_add(-proj, &ci);
+            }
+            let norm = a.column(j).dot(&a.column(j)).sqrt();
+            let mut cj = a.column_mut(j);
+            if norm > 1e-12 {
+                cj /= norm;
+            } else {
+                cj.fill(0.0);
+            }
+        }
+    }
+    a
+}
+
+/// Lower Cholesky factor of a symmetric positive semi-definite matrix; pivots that vanish
+/// (rank deficiency) give zero columns instead of NaN.
+fn cholesky_lower(g: &Array2<f32>) -> Array2<f32> {
+    let m = g.nrows();
+    let mut l = Array2::<f64>::zeros((m, m));
+    let scale = (0..m).map(|i| f64::from(g[[i, i]])).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
+    for j in 0..m {
+        let diag = f64::from(g[[j, j]]) - (0..j).map(|k| l[[j, k]] * l[[j, k]]).sum::<f64>();
+        if diag <= 1e-10 * scale {
+            continue;
+        }
+        let ljj = diag.sqrt();
+        l[[j, j]] = ljj;
+        for i in j + 1..m {
+            let s = f64::from(g[[i, j]]) - (0..j).map(|k| l[[i, k]] * l[[j, k]]).sum::<f64>();
+            l[[i, j]] = s / ljj;
+        }
+    }
+    l.mapv(|v| v as f32)
 }
 
 /// UMAP of the rows of `x` to N×2 (euclidean input metric). `n_neighbors` counts the
@@ -479,6 +552,24 @@ mod tests {
     fn tsne_keeps_blobs_apart() {
         let (x, labels) = blobs(4, 50, 32, 1);
         let y = tsne(x.view(), &TsneParams::default()).expect("t-SNE");
+        assert_good_layout(&y, &labels);
+    }
+
+    #[test]
+    fn wide_inputs_are_reduced_keeping_distances_and_tsne_survives_them() {
+        // 4 blobs in 1024 dims whose spread lies in 30 dims: the 50-dim subspace holds all
+        // of it, so pairwise distances survive exactly (up to f32 rounding).
+        let (x30, labels) = blobs(4, 50, 30, 3);
+        let mut x = Array2::<f32>::zeros((200, 1024));
+        x.slice_mut(ndarray::s![.., ..30]).assign(&x30);
+        let z = principal_subspace(x.view(), 50, 0);
+        assert_eq!(z.dim(), (200, 50));
+        for (i, j) in [(0, 1), (0, 199), (57, 130)] {
+            let dx = (&x.row(i) - &x.row(j)).mapv(|v| v * v).sum().sqrt();
+            let dz = (&z.row(i) - &z.row(j)).mapv(|v| v * v).sum().sqrt();
+            assert!((dx - dz).abs() < 1e-3 * dx.max(1.0), "{dx} vs {dz}");
+        }
+        let y = tsne(x.view(), &TsneParams::default()).expect("t-SNE on 1024 dims");
         assert_good_layout(&y, &labels);
     }
 
