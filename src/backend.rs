@@ -36,9 +36,34 @@ pub fn device(backend: Backend) -> Result<Device> {
     }
 }
 
+/// The wgpu device, probed with one tiny computation: wgpu picks its adapter lazily and
+/// panics deep inside when there is none, so the probe turns that into an error here.
 #[cfg(feature = "gpu")]
 fn wgpu_device() -> Result<Device> {
-    Ok(Device::wgpu(burn::prelude::DeviceKind::DefaultDevice))
+    use burn::prelude::Tensor;
+    let probe = || {
+        let device = Device::wgpu(burn::prelude::DeviceKind::DefaultDevice);
+        let sum: f32 = Tensor::<1>::ones([4], &device).sum().into_scalar();
+        (sum == 4.0).then_some(device)
+    };
+    // The panic message of a missing adapter is long and not for users: keep it quiet.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(probe);
+    std::panic::set_hook(hook);
+    match outcome {
+        Ok(Some(device)) => Ok(device),
+        Ok(None) => Err(Error::Invalid("the GPU (wgpu) gave a wrong result on a test sum; use the CPU with `--backend flex`".into())),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown reason");
+            let why = why.lines().next().unwrap_or(why);
+            Err(Error::Invalid(format!("no usable GPU adapter for wgpu ({why}); use the CPU with `--backend flex`")))
+        }
+    }
 }
 
 #[cfg(not(feature = "gpu"))]

@@ -40,6 +40,28 @@ pub enum Command {
     Pixels(PixelArgs),
     /// Train and evaluate several embedding sizes × seeds (TOML in configs/experiments/)
     Experiment(ExperimentArgs),
+    /// Network throughput on random inputs: training and inference images/s
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Conv channels of the network to time
+    #[arg(long, value_delimiter = ',', default_value = "32,64,128")]
+    pub channels: Vec<usize>,
+    #[arg(long, default_value_t = 128)]
+    pub embedding_size: usize,
+    #[arg(long, default_value_t = 64)]
+    pub train_batch: usize,
+    #[arg(long, default_value_t = 256)]
+    pub infer_batch: usize,
+    /// Timed steps of each (after --warmup untimed ones)
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -229,6 +251,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::Infer(a) => infer(a),
         Command::Pixels(a) => pixels(a),
         Command::Experiment(a) => experiment(a),
+        Command::Bench(a) => bench(a),
     }
 }
 
@@ -318,5 +341,16 @@ fn experiment(a: ExperimentArgs) -> Result<()> {
         progress: !a.run.quiet,
     };
     experiment::run(&exp, &opts)?;
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    let device = backend::device(a.run.backend)?;
+    let model = crate::model::ModelConfig::new().with_channels(a.channels.clone()).with_embedding_size(a.embedding_size);
+    let r = crate::bench::net_throughput(&model, &device, a.train_batch, a.infer_batch, a.warmup, a.steps)?;
+    println!(
+        "backend {} channels {:?} E {}: train {:.0} img/s (batch {}), inference {:.0} img/s (batch {})",
+        a.run.backend, r.channels, r.embedding_size, r.train_images_per_sec, r.train_batch, r.infer_images_per_sec, r.infer_batch
+    );
     Ok(())
 }

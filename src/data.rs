@@ -213,14 +213,14 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// `flip[i]` mirrors image i left–right (the augmentation: faces are near-symmetric,
-    /// so a mirrored face is still a face and a mirrored scene still not one).
-    pub fn batch(&self, set: &FaceSet, idx: &[usize], flip: &[bool]) -> (Tensor<4>, Tensor<1, Int>) {
-        let spec = set.spec;
-        let s = spec.size;
-        let mut data = Vec::with_capacity(idx.len() * spec.len());
+    /// Images `idx` of a flat CHW store; `flip[i]` mirrors image i left–right (the
+    /// augmentation: a mirrored face is still a face, of the same person, and a mirrored
+    /// scene still not one).
+    pub fn images(&self, spec: ImageSpec, store: &[f32], idx: &[usize], flip: &[bool]) -> Tensor<4> {
+        let (s, d) = (spec.size, spec.len());
+        let mut data = Vec::with_capacity(idx.len() * d);
         for (k, &i) in idx.iter().enumerate() {
-            let img = set.image(i);
+            let img = &store[i * d..(i + 1) * d];
             if flip.get(k).copied().unwrap_or(false) {
                 for row in img.chunks_exact(s) {
                     data.extend(row.iter().rev());
@@ -229,10 +229,57 @@ impl Batcher {
                 data.extend_from_slice(img);
             }
         }
-        let images = Tensor::from_data(TensorData::new(data, [idx.len(), spec.channels, s, s]), &self.device);
+        Tensor::from_data(TensorData::new(data, [idx.len(), spec.channels, s, s]), &self.device)
+    }
+
+    pub fn batch(&self, set: &FaceSet, idx: &[usize], flip: &[bool]) -> (Tensor<4>, Tensor<1, Int>) {
+        let images = self.images(set.spec, &set.images, idx, flip);
         let labels: Vec<i64> = idx.iter().map(|&i| set.labels[i] as i64).collect();
         let labels = Tensor::from_data(TensorData::new(labels, [idx.len()]), &self.device);
         (images, labels)
+    }
+}
+
+/// In-memory identity-labelled training pool (`ROOT/<identity>/<image>`), for teaching
+/// the embedding to tell people apart. Only people with ≥ 2 readable images are kept:
+/// a batch needs two images of each person it draws.
+pub struct IdentitySet {
+    pub spec: ImageSpec,
+    pub images: Vec<f32>,
+    /// Image indices of each kept person.
+    pub people: Vec<Vec<usize>>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl IdentitySet {
+    pub fn load(root: &Path, spec: ImageSpec) -> Result<Self> {
+        let folder = IdentityFolder::scan(root)?;
+        let (images, kept, bad) = decode_all(&folder.paths, spec);
+        let mut skipped = folder.skipped;
+        skipped.extend(bad);
+        let mut people = vec![Vec::new(); folder.names.len()];
+        for (row, &i) in kept.iter().enumerate() {
+            people[folder.identity[i]].push(row);
+        }
+        people.retain(|p| p.len() >= 2);
+        if people.len() < 2 {
+            return Err(Error::Data { path: root.to_path_buf(), reason: "need at least 2 people with 2 or more readable images each".into() });
+        }
+        Ok(IdentitySet { spec, images, people, skipped })
+    }
+
+    /// `p` distinct people × 2 images each (image indices and person labels), at random.
+    pub fn sample(&self, p: usize, rng: &mut impl rand::Rng) -> (Vec<usize>, Vec<usize>) {
+        let chosen = rand::seq::index::sample(rng, self.people.len(), p.min(self.people.len()));
+        let (mut idx, mut labels) = (Vec::new(), Vec::new());
+        for (label, person) in chosen.into_iter().enumerate() {
+            let pair = rand::seq::index::sample(rng, self.people[person].len(), 2);
+            for k in pair {
+                idx.push(self.people[person][k]);
+                labels.push(label);
+            }
+        }
+        (idx, labels)
     }
 }
 
@@ -337,6 +384,22 @@ mod tests {
         assert_eq!((yale.names.len(), yale.paths.len()), (15, 164));
         let lfw = IdentityFolder::scan(&shared.join("lfw_identities")).unwrap();
         assert_eq!((lfw.names.len(), lfw.paths.len()), (320, 3711));
+    }
+
+    #[test]
+    fn identity_pool_keeps_people_with_two_images_and_samples_pairs() {
+        let set = IdentitySet::load(&repo("datasets/lfw_train_identities"), ImageSpec { size: 16, channels: 1 }).unwrap();
+        assert_eq!(set.people.len(), 1257);
+        assert_eq!(set.images.len(), 3179 * 16 * 16);
+        let mut rng = StdRng::seed_from_u64(1);
+        let (idx, labels) = set.sample(32, &mut rng);
+        assert_eq!((idx.len(), labels.len()), (64, 64));
+        for pair in idx.chunks(2).zip(labels.chunks(2)) {
+            let (i, l) = pair;
+            assert_ne!(i[0], i[1]);
+            assert_eq!(l[0], l[1]);
+            assert!(set.people.iter().any(|p| p.contains(&i[0]) && p.contains(&i[1])));
+        }
     }
 
     #[test]

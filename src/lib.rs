@@ -6,6 +6,7 @@
 //! [`inference`] / [`pixels`] → [`cluster`] + [`metrics`] + [`project`] → [`plot`] →
 //! [`report`]. The device is chosen once, in [`backend`].
 pub mod backend;
+pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod cluster;

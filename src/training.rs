@@ -6,6 +6,7 @@ use std::time::Instant;
 use burn::nn::loss::BinaryCrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Backend;
 use crate::checkpoint;
 use crate::config::RunConfig;
-use crate::data::{Batcher, FaceSet, report_skipped, stratified_split};
+use crate::data::{Batcher, FaceSet, IdentitySet, report_skipped, stratified_split};
 use crate::error::{Error, Result};
 use crate::model::FaceNet;
 
@@ -23,10 +24,14 @@ use crate::model::FaceNet;
 pub struct EpochMetrics {
     pub epoch: usize,
     pub train_loss: f64,
+    /// Mean supervised-contrastive loss of the identity batches, when trained with one.
+    #[serde(default)]
+    pub identity_loss: Option<f64>,
     pub train_accuracy: f64,
     pub val_loss: Option<f64>,
     pub val_accuracy: Option<f64>,
-    /// Training images per second (forward + backward + optimiser step).
+    /// Training images per second (forward + backward + optimiser step), identity
+    /// batches included.
     pub train_images_per_sec: f64,
     pub seconds: f64,
 }
@@ -80,6 +85,34 @@ fn batch_stats(logits: &[f32], labels: &[u8]) -> (f64, usize) {
     (loss, correct)
 }
 
+/// Supervised contrastive loss (Khosla et al. 2020) of embeddings `z` `[B, E]` whose rows
+/// carry person `labels`: for each row, the mean log-probability of picking a same-person
+/// row among all other rows, by softmax over cosine similarity / `temperature`.
+pub fn supcon_loss(z: Tensor<2>, labels: &[usize], temperature: f64) -> Tensor<1> {
+    let device = z.device();
+    let b = labels.len();
+    let norm = z.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-6);
+    let z = z / norm;
+    let sim = z.clone().matmul(z.transpose()).div_scalar(temperature);
+    // A row is never its own candidate.
+    let eye = Tensor::<2>::eye(b, &device).equal_elem(1.0);
+    let log_prob = log_softmax(sim.mask_fill(eye, -1e9), 1);
+    let mut pos = vec![0.0f32; b * b];
+    let mut n_pos = vec![0.0f32; b];
+    for i in 0..b {
+        for j in 0..b {
+            if i != j && labels[i] == labels[j] {
+                pos[i * b + j] = 1.0;
+                n_pos[i] += 1.0;
+            }
+        }
+    }
+    let pos = Tensor::<2>::from_data(TensorData::new(pos, [b, b]), &device);
+    let n_pos = Tensor::<2>::from_data(TensorData::new(n_pos.iter().map(|&v| v.max(1.0)).collect::<Vec<_>>(), [b, 1]), &device);
+    let per_row: Tensor<2> = (log_prob * pos).sum_dim(1) / n_pos;
+    per_row.mean().neg()
+}
+
 /// Mean loss and accuracy of `model` over `idx` (no autodiff, batch 256).
 pub fn evaluate(model: &FaceNet, set: &FaceSet, idx: &[usize], device: &Device) -> Result<(f64, f64)> {
     let batcher = Batcher { device: device.clone() };
@@ -114,6 +147,14 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
     }
     report_skipped("training data", &set.skipped);
     let (train_idx, val_idx) = stratified_split(&set.labels, t.val_fraction, t.seed);
+    let people = match &cfg.identity {
+        Some(id) => {
+            let p = IdentitySet::load(&id.data, cfg.image_spec())?;
+            report_skipped("identity data", &p.skipped);
+            Some((id, p))
+        }
+        None => None,
+    };
     let say = |line: String| {
         if progress {
             eprintln!("{line}");
@@ -128,6 +169,15 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
         set.skipped.len(),
         cfg.model.embedding_size
     ));
+    if let Some((id, p)) = &people {
+        say(format!(
+            "  + identity loss on {} ({} people with ≥ 2 images, {} per batch, weight {})",
+            id.data.display(),
+            p.people.len(),
+            id.people_per_batch,
+            id.weight
+        ));
+    }
 
     device.seed(t.seed);
     let ad = device.clone().autodiff();
@@ -144,11 +194,22 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
         let epoch_start = Instant::now();
         let pb = epoch_bar(order.len().div_ceil(t.batch_size), epoch, t.epochs, progress);
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
+        let (mut id_loss_sum, mut id_batches, mut id_images) = (0.0, 0usize, 0usize);
         for chunk in order.chunks(t.batch_size) {
             let flips: Vec<bool> = chunk.iter().map(|_| t.augment_flip && rng.random_bool(0.5)).collect();
             let (x, y) = batcher.batch(&set, chunk, &flips);
             let logits = model.forward(x);
-            let loss = loss_fn.forward(logits.clone(), y);
+            let mut loss = loss_fn.forward(logits.clone(), y);
+            if let Some((id, p)) = &people {
+                let (idx, labels) = p.sample(id.people_per_batch, &mut rng);
+                let flips: Vec<bool> = idx.iter().map(|_| t.augment_flip && rng.random_bool(0.5)).collect();
+                let z = model.embed(batcher.images(p.spec, &p.images, &idx, &flips));
+                let l = supcon_loss(z, &labels, id.temperature);
+                id_loss_sum += f64::from(l.clone().into_scalar::<f32>());
+                id_batches += 1;
+                id_images += idx.len();
+                loss = loss + l.mul_scalar(id.weight);
+            }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(t.learning_rate, model, grads);
 
@@ -171,16 +232,18 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
         let m = EpochMetrics {
             epoch,
             train_loss: loss_sum / seen.max(1) as f64,
+            identity_loss: (id_batches > 0).then(|| id_loss_sum / id_batches as f64),
             train_accuracy: correct as f64 / seen.max(1) as f64,
             val_loss,
             val_accuracy,
-            train_images_per_sec: seen as f64 / train_secs,
+            train_images_per_sec: (seen + id_images) as f64 / train_secs,
             seconds: epoch_start.elapsed().as_secs_f64(),
         };
         say(format!(
-            "epoch {epoch:>3}/{}: loss {:.4}  train acc {:.4}  val acc {}  {:.0} img/s  {:.1} s",
+            "epoch {epoch:>3}/{}: loss {:.4}{}  train acc {:.4}  val acc {}  {:.0} img/s  {:.1} s",
             t.epochs,
             m.train_loss,
+            m.identity_loss.map_or(String::new(), |l| format!("  identity loss {l:.4}")),
             m.train_accuracy,
             m.val_accuracy.map_or("-".into(), |a| format!("{a:.4}")),
             m.train_images_per_sec,
@@ -218,6 +281,7 @@ mod tests {
             data: Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/face_nonface"),
             model: ModelConfig::new().with_channels(vec![8, 16]).with_embedding_size(embedding).with_image_size(32),
             training: crate::config::TrainingConfig { epochs: 1, max_per_class: 48, batch_size: 16, ..Default::default() },
+            identity: None,
         }
     }
 
@@ -265,6 +329,43 @@ mod tests {
             let e = embed_folder(&m, spec, &folder, &other, 64, false).unwrap();
             assert!(max_abs_diff(own, &e.matrix) < 1e-3, "backends disagree");
         }
+    }
+
+    /// The GPU half of the cross-backend check; runs with `--features gpu` on a machine
+    /// with an adapter (`scripts/gpu_check.sh`).
+    #[cfg(feature = "gpu")]
+    #[test]
+    fn a_flex_checkpoint_gives_the_same_embeddings_on_wgpu_and_trains_there() {
+        let tmp = tempfile::tempdir().unwrap();
+        let folder = att_two_people();
+        let spec = ImageSpec { size: 32, channels: 1 };
+        let cpu = device(Backend::Flex).unwrap();
+        let gpu = device(Backend::Wgpu).expect("a GPU adapter");
+        let out = train(&tiny_config(12), Backend::Flex, &cpu, tmp.path(), false).unwrap();
+        let on_cpu = embed_folder(&out.model, spec, &folder, &cpu, 64, false).unwrap();
+        let (_, m) = checkpoint::load(&out.checkpoint, &gpu).unwrap();
+        let on_gpu = embed_folder(&m, spec, &folder, &gpu, 64, false).unwrap();
+        assert!(max_abs_diff(&on_cpu.matrix, &on_gpu.matrix) < 1e-3, "flex and wgpu disagree");
+        let g = train(&tiny_config(12), Backend::Wgpu, &gpu, &tmp.path().join("g"), false).unwrap();
+        assert!(g.metrics.epochs[0].train_loss.is_finite());
+        let (_, back) = checkpoint::load(&g.checkpoint, &cpu).unwrap();
+        let a = embed_folder(&g.model, spec, &folder, &gpu, 64, false).unwrap();
+        let b = embed_folder(&back, spec, &folder, &cpu, 64, false).unwrap();
+        assert!(max_abs_diff(&a.matrix, &b.matrix) < 1e-3, "wgpu checkpoint differs on flex");
+    }
+
+    #[test]
+    fn supcon_loss_matches_the_hand_computed_value() {
+        let dev = device(Backend::Flex).unwrap();
+        // Two people, two identical unit vectors each, the people orthogonal; τ = 1.
+        // Every row: positive similarity 1, two negatives at 0 → loss = ln(e + 2) − 1.
+        let z = Tensor::<2>::from_data(TensorData::new(vec![2.0f32, 0.0, 3.0, 0.0, 0.0, 1.0, 0.0, 5.0], [4, 2]), &dev);
+        let l: f32 = supcon_loss(z.clone(), &[0, 0, 1, 1], 1.0).into_scalar();
+        let expected = (std::f32::consts::E + 2.0).ln() - 1.0;
+        assert!((l - expected).abs() < 1e-4, "{l} vs {expected}");
+        // Labels that pair the wrong rows must cost more.
+        let wrong: f32 = supcon_loss(z, &[0, 1, 0, 1], 1.0).into_scalar();
+        assert!(wrong > l + 0.5, "{wrong}");
     }
 
     #[test]

@@ -34,11 +34,12 @@ fn att_subset(dst: &Path, ids: usize) -> PathBuf {
 fn train_infer_and_pixels_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let cfg = repo().join("configs/default.toml");
-    let data = repo().join("datasets/face_nonface");
+    // Paths in configs are relative to where facemb runs (the repo root): link them.
+    std::os::unix::fs::symlink(repo().join("datasets"), t.join("datasets")).unwrap();
+    std::os::unix::fs::symlink(repo().join("configs"), t.join("configs")).unwrap();
     let o = facemb(
         &[
-            "train", "--config", cfg.to_str().unwrap(), "--data", data.to_str().unwrap(), "--epochs", "1",
+            "train", "--config", "configs/default.toml", "--epochs", "1",
             "--max-per-class", "40", "--embedding-size", "24", "--name", "tiny", "--out", "ck", "--quiet",
         ],
         t,
