@@ -77,6 +77,12 @@ pub struct ExperimentArgs {
     /// Checkpoint folder of the runs [default: checkpoints/<experiment name>]
     #[arg(long)]
     pub checkpoints: Option<PathBuf>,
+    /// Replace the file's seeds, e.g. --seeds 1 for a quicker single-seed sweep
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Option<Vec<u64>>,
+    /// Replace the file's embedding sizes, e.g. --sizes 16,128,1024
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Option<Vec<usize>>,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -304,7 +310,10 @@ fn infer(a: InferArgs) -> Result<()> {
     let device = backend::device(a.run.backend)?;
     let (cfg, model) = checkpoint::load(&a.model, &device)?;
     let folder = scan(&a.input_directory)?;
+    let started = std::time::Instant::now();
     let emb = embed_folder(&model, cfg.image_spec(), &folder, &device, a.batch_size, !a.run.quiet)?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("embedded {} images in {secs:.1} s ({:.0} img/s, decoding included)", emb.paths.len(), emb.paths.len() as f64 / secs);
     report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);
     let model_dir = checkpoint::resolve_dir(&a.model);
     let out = a.out.out.clone().unwrap_or_else(|| {
@@ -332,6 +341,12 @@ fn pixels(a: PixelArgs) -> Result<()> {
 fn experiment(a: ExperimentArgs) -> Result<()> {
     let mut exp = ExperimentConfig::load(&a.config)?;
     exp.folders.extend(a.folder);
+    if let Some(seeds) = a.seeds.filter(|s| !s.is_empty()) {
+        exp.seeds = seeds;
+    }
+    if let Some(sizes) = a.sizes.filter(|s| !s.is_empty() && !s.contains(&0)) {
+        exp.embedding_sizes = sizes;
+    }
     let device = backend::device(a.run.backend)?;
     let opts = experiment::Options {
         backend: a.run.backend,

@@ -200,19 +200,17 @@ pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOption
     let dim = emb.dim();
     let mut charts = Vec::new();
     let caption = |method: &str| format!("{method} of {source} — N = {}, E = {dim}", emb.paths.len());
-    if let Some(stem) = &opts.tsne {
-        let params = TsneParams { seed: opts.seed, ..TsneParams::default() };
-        let y = project::tsne(x, &params)?;
-        let path = out_dir.join(format!("{stem}_{dim}.png"));
-        plot::scatter_png(&path, y.view(), truth, &emb.names, &caption("t-SNE"))?;
-        charts.push(path);
-    }
-    if let Some(stem) = &opts.umap {
-        let params = UmapParams { seed: opts.seed, ..UmapParams::default() };
-        let y = project::umap(x, &params)?;
-        let path = out_dir.join(format!("{stem}_{dim}.png"));
-        plot::scatter_png(&path, y.view(), truth, &emb.names, &caption("UMAP"))?;
-        charts.push(path);
+    let tsne = |x: ArrayView2<f32>| project::tsne(x, &TsneParams { seed: opts.seed, ..TsneParams::default() });
+    let umap = |x: ArrayView2<f32>| project::umap(x, &UmapParams { seed: opts.seed, ..UmapParams::default() });
+    let projections: [(&Option<String>, &str, &dyn Fn(ArrayView2<f32>) -> Result<Array2<f32>>); 2] =
+        [(&opts.tsne, "t-SNE", &tsne), (&opts.umap, "UMAP", &umap)];
+    for (stem, method, project) in projections {
+        if let Some(stem) = stem {
+            let y = project(x)?;
+            let path = out_dir.join(format!("{stem}_{dim}.png"));
+            plot::scatter_png(&path, y.view(), truth, &emb.names, &caption(method))?;
+            charts.push(path);
+        }
     }
 
     let scores = Scores {
