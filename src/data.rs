@@ -306,7 +306,7 @@ impl IdentityFolder {
         let (mut paths, mut identity, mut names, mut skipped) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for entry in read_dir_sorted(root)? {
             if !entry.is_dir() {
-                skipped.push(Skipped { path: entry, reason: "top-level file ignored (identities are sub-folders)".into() });
+                skipped.push(Skipped { path: entry, reason: TOP_LEVEL.into() });
                 continue;
             }
             let images = images_in(&entry, &mut skipped)?;
@@ -329,14 +329,23 @@ impl IdentityFolder {
     }
 }
 
-/// Prints skipped files (the first few in full, then a count), one line each.
+const TOP_LEVEL: &str = "top-level file ignored (identities are sub-folders)";
+
+/// Prints skipped files (the first few in full, then a count), one line each. Top-level
+/// files (a SOURCE.md, an index CSV) are expected beside identity folders: one note names them.
 pub fn report_skipped(what: &str, skipped: &[Skipped]) {
     const SHOWN: usize = 10;
-    for s in skipped.iter().take(SHOWN) {
+    let (top, rest): (Vec<&Skipped>, Vec<&Skipped>) = skipped.iter().partition(|s| s.reason == TOP_LEVEL);
+    if let Some(first) = top.first() {
+        let dir = first.path.parent().map_or_else(String::new, |p| p.display().to_string());
+        let names: Vec<String> = top.iter().filter_map(|s| s.path.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+        eprintln!("note: {dir}: not read, identities are sub-folders: {}", names.join(", "));
+    }
+    for s in rest.iter().take(SHOWN) {
         eprintln!("warning: {}: {}", s.path.display(), s.reason);
     }
-    if skipped.len() > SHOWN {
-        eprintln!("warning: … and {} more skipped in {what}", skipped.len() - SHOWN);
+    if rest.len() > SHOWN {
+        eprintln!("warning: … and {} more skipped in {what}", rest.len() - SHOWN);
     }
 }
 
