@@ -205,11 +205,15 @@ pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOption
     let projections: [(&Option<String>, &str, &dyn Fn(ArrayView2<f32>) -> Result<Array2<f32>>); 2] =
         [(&opts.tsne, "t-SNE", &tsne), (&opts.umap, "UMAP", &umap)];
     for (stem, method, project) in projections {
-        if let Some(stem) = stem {
-            let y = project(x)?;
-            let path = out_dir.join(format!("{stem}_{dim}.png"));
-            plot::scatter_png(&path, y.view(), truth, &emb.names, &caption(method))?;
-            charts.push(path);
+        let Some(stem) = stem else { continue };
+        // A folder too small to project still gets its vectors, clusters and scores.
+        match project(x) {
+            Ok(y) => {
+                let path = out_dir.join(format!("{stem}_{dim}.png"));
+                plot::scatter_png(&path, y.view(), truth, &emb.names, &caption(method))?;
+                charts.push(path);
+            }
+            Err(e) => eprintln!("warning: no {method} chart: {e}"),
         }
     }
 

@@ -157,3 +157,19 @@ fn experiment_runs_end_to_end_and_resumes() {
     assert_eq!(text(&o).matches("(reused checkpoint)").count(), 4, "{}", text(&o));
     assert_eq!(std::fs::metadata(t.join("ck/e8-s1/model.bpk")).unwrap().modified().unwrap(), first);
 }
+
+#[test]
+fn a_folder_too_small_to_chart_still_gets_vectors_and_scores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let person = t.join("tiny/alice");
+    std::fs::create_dir_all(&person).unwrap();
+    for i in 1..=3 {
+        std::fs::copy(repo().join(format!("datasets/att_faces/s01/{i:02}.png")), person.join(format!("{i}.png"))).unwrap();
+    }
+    let o = facemb(&["pixels", "-id", "tiny", "-is", "8", "--out", "o", "--quiet"], t);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(t.join("o/scores.json").is_file() && t.join("o/embeddings.npy").is_file());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no t-SNE chart") && err.contains("at least 4"), "{err}");
+}
