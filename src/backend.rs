@@ -38,6 +38,8 @@ pub fn device(backend: Backend) -> Result<Device> {
 
 /// The wgpu device, probed with one tiny computation: wgpu picks its adapter lazily and
 /// panics deep inside when there is none, so the probe turns that into an error here.
+/// It does not catch a panic on wgpu's own threads: with only a GL (software) adapter the
+/// probe passes and a later poll panics there and hangs the run (README, "Known problem").
 #[cfg(feature = "gpu")]
 fn wgpu_device() -> Result<Device> {
     use burn::prelude::Tensor;
