@@ -36,35 +36,54 @@ pub fn device(backend: Backend) -> Result<Device> {
     }
 }
 
+/// How long the first GPU computation may take (adapter start and shader compilation
+/// included) before we give up on the GPU rather than hang.
+#[cfg(feature = "gpu")]
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The wgpu device, probed with one tiny computation: wgpu picks its adapter lazily and
 /// panics deep inside when there is none, so the probe turns that into an error here.
-/// It does not catch a panic on wgpu's own threads: with only a GL (software) adapter the
-/// probe passes and a later poll panics there and hangs the run (README, "Known problem").
+/// The device is pinned to Vulkan (Metal on macOS): on a machine without a GPU, unpinned
+/// wgpu took a GL software adapter that passed a probe and then panicked on wgpu's own
+/// poll thread, hanging the run. The probe runs on its own thread with a time limit so a
+/// driver that never answers is an error too.
 #[cfg(feature = "gpu")]
 fn wgpu_device() -> Result<Device> {
-    use burn::prelude::Tensor;
+    use burn::prelude::{DeviceKind, Tensor};
     let probe = || {
-        let device = Device::wgpu(burn::prelude::DeviceKind::DefaultDevice);
+        #[cfg(target_os = "macos")]
+        let device = Device::wgpu(DeviceKind::DefaultDevice);
+        #[cfg(not(target_os = "macos"))]
+        let device = Device::vulkan(DeviceKind::DefaultDevice);
         let sum: f32 = Tensor::<1>::ones([4], &device).sum().into_scalar();
         (sum == 4.0).then_some(device)
     };
     // The panic message of a missing adapter is long and not for users: keep it quiet.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let outcome = std::panic::catch_unwind(probe);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(probe));
+    });
+    let outcome = rx.recv_timeout(PROBE_TIMEOUT);
     std::panic::set_hook(hook);
+    let fallback = "use the CPU with `--backend flex`";
     match outcome {
-        Ok(Some(device)) => Ok(device),
-        Ok(None) => Err(Error::Invalid("the GPU (wgpu) gave a wrong result on a test sum; use the CPU with `--backend flex`".into())),
-        Err(panic) => {
+        Ok(Ok(Some(device))) => Ok(device),
+        Ok(Ok(None)) => Err(Error::Invalid(format!("the GPU (wgpu) gave a wrong result on a test sum; {fallback}"))),
+        Ok(Err(panic)) => {
             let why = panic
                 .downcast_ref::<String>()
                 .map(String::as_str)
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("unknown reason");
             let why = why.lines().next().unwrap_or(why);
-            Err(Error::Invalid(format!("no usable GPU adapter for wgpu ({why}); use the CPU with `--backend flex`")))
+            Err(Error::Invalid(format!("no usable GPU: wgpu found no Vulkan/Metal adapter ({why}); {fallback}")))
         }
+        Err(_) => Err(Error::Invalid(format!(
+            "the GPU (wgpu) did not answer a test sum within {} s; {fallback}",
+            PROBE_TIMEOUT.as_secs()
+        ))),
     }
 }
 

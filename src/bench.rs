@@ -1,12 +1,13 @@
-//! Network throughput on random inputs (no data loading): training img/s (forward,
-//! backward, Adam step) and inference img/s, after warm-up. Used by `scripts/bench_net.sh`
-//! to compare backends; timings belong here, never in tests.
+//! What `scripts/bench.sh` times: network throughput on random inputs (training img/s:
+//! forward, backward, Adam step; inference img/s; after warm-up) and the projections and
+//! clusterers on blobs or saved embeddings. Timings belong here, never in tests.
 use std::time::Instant;
 
 use burn::nn::loss::BinaryCrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -48,12 +49,17 @@ pub fn net_throughput(model: &ModelConfig, device: &Device, train_batch: usize, 
         }
     }
     let net = net.valid();
-    let x = Tensor::<4>::random([infer_batch, model.in_channels, s, s], Distribution::Default, device);
+    // A fresh batch per step, made before the clock starts, so no backend can reuse work.
+    let inputs: Vec<Tensor<4>> = (0..warmup + steps)
+        .map(|_| Tensor::<4>::random([infer_batch, model.in_channels, s, s], Distribution::Default, device))
+        .collect();
+    sync(device)?;
     let mut infer_secs = 0.0;
-    for step in 0..warmup + steps {
+    for (step, x) in inputs.into_iter().enumerate() {
         let t = Instant::now();
         // Reading the embedding back is part of inference: it is what `infer` does.
-        let _ = net.embed(x.clone()).into_data();
+        let _ = net.embed(x).into_data();
+        sync(device)?;
         if step >= warmup {
             infer_secs += t.elapsed().as_secs_f64();
         }
@@ -66,4 +72,90 @@ pub fn net_throughput(model: &ModelConfig, device: &Device, train_batch: usize, 
         train_images_per_sec: (steps * train_batch) as f64 / train_secs,
         infer_images_per_sec: (steps * infer_batch) as f64 / infer_secs,
     })
+}
+
+/// One timed piece of work for the benchmark table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    pub data: String,
+    pub n: usize,
+    pub method: String,
+    pub secs: f64,
+    pub note: String,
+}
+
+/// Gaussian blobs shaped like sklearn's `make_blobs` (what `../shared/peers/speed.py`
+/// times): `centres` centres uniform in [−10, 10]^dims, unit standard deviation, points
+/// dealt to centres in turn.
+pub fn blobs(n: usize, dims: usize, centres: usize, seed: u64) -> (Array2<f32>, Vec<usize>) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let c: Vec<f32> = (0..centres * dims).map(|_| rng.random_range(-10.0..10.0)).collect();
+    let labels: Vec<usize> = (0..n).map(|i| i % centres.max(1)).collect();
+    let x = Array2::from_shape_fn((n, dims), |(i, j)| {
+        // Box–Muller: one standard normal from two uniforms.
+        let (u, v): (f32, f32) = (rng.random_range(f32::EPSILON..1.0), rng.random());
+        c[labels[i] * dims + j] + (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+    });
+    (x, labels)
+}
+
+/// What `algorithms` runs, named as in `--skip`.
+pub const ALGORITHMS: [&str; 5] = ["tsne", "umap", "dbscan", "kmeans", "cw"];
+
+/// Times t-SNE and UMAP (each with the trustworthiness of its layout, k = 10) and DBSCAN,
+/// k-means and chinese whispers (each with its ARI against `labels`) on `x`, with the
+/// parameters `speed.py` gives its peers: DBSCAN min_samples 5 and CW at the same radius.
+pub fn algorithms(x: ArrayView2<f32>, labels: &[usize], data: &str, eps: f32, k: usize, skip: &[String]) -> Result<Vec<Timing>> {
+    use crate::{cluster, metrics, project, tsne::trustworthiness};
+    let trust = |y: &Array2<f32>| {
+        trustworthiness(x, y.view(), 10).map_or("trustworthiness –".into(), |t| format!("trustworthiness {t:.4}"))
+    };
+    let n = x.nrows();
+    let mut rows = Vec::new();
+    let mut row = |method: &str, secs: f64, note: String| {
+        rows.push(Timing { data: data.to_string(), n, method: method.to_string(), secs, note });
+    };
+    let run = |name: &str| !skip.iter().any(|s| s == name);
+    let ari = |pred: &[i64]| {
+        let (clusters, noise) = metrics::cluster_counts(pred);
+        format!("ARI {:.3}, {clusters} clusters, {noise} noise", metrics::adjusted_rand_index(labels, pred))
+    };
+    if run("tsne") {
+        let t = Instant::now();
+        let y = project::tsne(x, &project::TsneParams::default())?;
+        let secs = t.elapsed().as_secs_f64();
+        row("t-SNE", secs, trust(&y));
+    }
+    if run("umap") {
+        let t = Instant::now();
+        let y = project::umap(x, &project::UmapParams::default())?;
+        let secs = t.elapsed().as_secs_f64();
+        row("UMAP", secs, trust(&y));
+    }
+    if run("dbscan") {
+        let t = Instant::now();
+        let pred = cluster::dbscan(x, eps, 5)?;
+        row("DBSCAN", t.elapsed().as_secs_f64(), format!("eps {eps:.3}, {}", ari(&pred)));
+    }
+    if run("kmeans") {
+        let t = Instant::now();
+        let pred = cluster::kmeans(x, k, 0)?;
+        row("k-means", t.elapsed().as_secs_f64(), format!("k {k}, {}", ari(&pred)));
+    }
+    if run("cw") {
+        let t = Instant::now();
+        let pred = cluster::chinese_whispers(x, eps, 0)?;
+        row("chinese whispers", t.elapsed().as_secs_f64(), format!("threshold {eps:.3}, {}", ari(&pred)));
+    }
+    Ok(rows)
+}
+
+/// The DBSCAN radius `speed.py` uses on blobs: the median distance to the 4th nearest
+/// other point (sklearn's 5-NN query counts the point itself).
+pub fn median_knn_radius(x: ArrayView2<f32>) -> f32 {
+    let (_, dist) = crate::neighbors::knn(x, 4);
+    let mut last: Vec<f32> = dist.iter().filter_map(|d| d.last().copied()).collect();
+    last.sort_by(f32::total_cmp);
+    last.get(last.len() / 2).copied().unwrap_or(0.0)
 }
