@@ -42,6 +42,8 @@ pub enum Command {
     Experiment(ExperimentArgs),
     /// Network throughput on random inputs: training and inference images/s
     Bench(BenchArgs),
+    /// Time t-SNE, UMAP, DBSCAN, k-means and chinese whispers on blobs or saved embeddings
+    BenchCluster(BenchClusterArgs),
 }
 
 #[derive(Args, Debug)]
@@ -62,6 +64,19 @@ pub struct BenchArgs {
     pub warmup: usize,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchClusterArgs {
+    /// Sizes of the gaussian-blob sets (128-d, 10 centres, like sklearn's make_blobs)
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+    pub n: Vec<usize>,
+    /// Also time an `infer` output folder (its embeddings.npy and index.csv), e.g. results/default/lfw_identities
+    #[arg(long)]
+    pub real: Option<PathBuf>,
+    /// Leave out some of: tsne, umap, dbscan, kmeans, cw
+    #[arg(long, value_delimiter = ',')]
+    pub skip: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -258,6 +273,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::Pixels(a) => pixels(a),
         Command::Experiment(a) => experiment(a),
         Command::Bench(a) => bench(a),
+        Command::BenchCluster(a) => bench_cluster(a),
     }
 }
 
@@ -367,5 +383,31 @@ fn bench(a: BenchArgs) -> Result<()> {
         "backend {} channels {:?} E {}: train {:.0} img/s (batch {}), inference {:.0} img/s (batch {})",
         a.run.backend, r.channels, r.embedding_size, r.train_images_per_sec, r.train_batch, r.infer_images_per_sec, r.infer_batch
     );
+    Ok(())
+}
+
+fn bench_cluster(a: BenchClusterArgs) -> Result<()> {
+    use crate::bench::{ALGORITHMS, algorithms, blobs, median_knn_radius};
+    if let Some(bad) = a.skip.iter().find(|s| !ALGORITHMS.contains(&s.as_str())) {
+        return Err(Error::Invalid(format!("--skip {bad}: expected some of {}", ALGORITHMS.join(", "))));
+    }
+    println!("| data | N | method | wall s | notes |\n|---|---|---|---|---|");
+    let print = |rows: Vec<crate::bench::Timing>| {
+        for r in rows {
+            println!("| {} | {} | {} | {:.2} | {} |", r.data, r.n, r.method, r.secs, r.note);
+        }
+    };
+    for &n in &a.n {
+        let (x, labels) = blobs(n, 128, 10, 0);
+        print(algorithms(x.view(), &labels, "blobs", median_knn_radius(x.view()), 10, &a.skip)?);
+    }
+    if let Some(dir) = &a.real {
+        let (x, labels) = report::read_embeddings(dir)?;
+        let k = labels.iter().max().map_or(1, |m| m + 1);
+        // Our vectors have no fixed scale (dlib's 0.6 rule does not apply): the same
+        // data-derived radius `infer` uses.
+        let (eps, _) = crate::cluster::auto_eps(x.view(), 5);
+        print(algorithms(x.view(), &labels, &folder_name(dir), eps, k, &a.skip)?);
+    }
     Ok(())
 }

@@ -44,9 +44,11 @@ pub fn progress_bar(len: usize, what: &str, show: bool) -> ProgressBar {
     pb
 }
 
-/// Decodes the folder batch by batch (decoding in parallel), feeding each batch through
-/// `embed_batch` which turns a flat CHW buffer of `n` images into `n` rows of width `dim`
-/// (plus optional P(face)). Shared by the CNN and the pixel baseline.
+/// Decodes the folder batch by batch, feeding each batch through `embed_batch`, which turns
+/// a flat CHW buffer of `n` images into `n` rows of width `dim` (plus optional P(face)).
+/// Shared by the CNN and the pixel baseline. Decoding runs on its own thread (each batch
+/// decoded in parallel) one batch ahead of the network, so the two overlap; only two
+/// batches of pixels are ever held, whatever the folder's size.
 pub fn embed_folder_with(
     folder: &IdentityFolder,
     spec: ImageSpec,
@@ -60,23 +62,35 @@ pub fn embed_folder_with(
     let (mut paths, mut identity, mut p_face) = (Vec::new(), Vec::new(), Vec::new());
     let mut has_p = false;
     let mut skipped = folder.skipped.clone();
-    for (b, chunk) in folder.paths.chunks(batch_size.max(1)).enumerate() {
-        let (data, kept, bad) = decode_all(chunk, spec);
-        skipped.extend(bad);
-        if !kept.is_empty() {
-            let (vecs, p) = embed_batch(data, kept.len())?;
-            rows.extend_from_slice(&vecs);
-            if let Some(p) = p {
-                has_p = true;
-                p_face.extend(p);
+    let batch_size = batch_size.max(1);
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            for (b, chunk) in folder.paths.chunks(batch_size).enumerate() {
+                // A closed channel means the consumer stopped on an error: stop too.
+                if tx.send((b, chunk, decode_all(chunk, spec))).is_err() {
+                    break;
+                }
             }
-            for &k in &kept {
-                paths.push(chunk[k].clone());
-                identity.push(folder.identity[b * batch_size + k]);
+        });
+        for (b, chunk, (data, kept, bad)) in rx {
+            skipped.extend(bad);
+            if !kept.is_empty() {
+                let (vecs, p) = embed_batch(data, kept.len())?;
+                rows.extend_from_slice(&vecs);
+                if let Some(p) = p {
+                    has_p = true;
+                    p_face.extend(p);
+                }
+                for &k in &kept {
+                    paths.push(chunk[k].clone());
+                    identity.push(folder.identity[b * batch_size + k]);
+                }
             }
+            pb.inc(chunk.len() as u64);
         }
-        pb.inc(chunk.len() as u64);
-    }
+        Ok(())
+    })?;
     pb.finish_and_clear();
     if paths.is_empty() {
         return Err(Error::Data { path: folder.root.clone(), reason: "none of the images could be read".into() });

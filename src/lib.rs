@@ -23,5 +23,6 @@ pub mod plot;
 pub mod project;
 pub mod report;
 pub mod training;
+pub mod tsne;
 
 pub use error::{Error, Result};

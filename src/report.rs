@@ -144,6 +144,49 @@ fn run_method(m: Method, x: ArrayView2<f32>, opts: &EvalOptions, n_identities: u
     }
 }
 
+/// Reads back what [`evaluate`] wrote to `dir`: the vectors (embeddings.npy) and each
+/// row's identity index (index.csv), identities numbered in order of first appearance.
+pub fn read_embeddings(dir: &Path) -> Result<(Array2<f32>, Vec<usize>)> {
+    let npy = dir.join("embeddings.npy");
+    let matrix: Array2<f32> =
+        ndarray_npy::read_npy(&npy).map_err(|e| Error::Data { path: npy.clone(), reason: e.to_string() })?;
+    let csv = dir.join("index.csv");
+    let text = std::fs::read_to_string(&csv).map_err(|e| Error::io(&csv, e))?;
+    let bad = |reason: String| Error::Data { path: csv.clone(), reason };
+    let mut ids = std::collections::HashMap::new();
+    let mut labels = Vec::new();
+    for (line_no, line) in text.lines().enumerate().skip(1) {
+        // row,path,identity,p_face: the identity is the second field from the right
+        // (a quoted path may itself hold commas).
+        let identity = csv_fields(line).into_iter().rev().nth(1).ok_or_else(|| bad(format!("line {}: too few fields", line_no + 1)))?;
+        let next = ids.len();
+        labels.push(*ids.entry(identity).or_insert(next));
+    }
+    if labels.len() != matrix.nrows() {
+        return Err(bad(format!("{} rows, but embeddings.npy has {}", labels.len(), matrix.nrows())));
+    }
+    Ok((matrix, labels))
+}
+
+/// Fields of one CSV line as [`csv_field`] writes them (quotes doubled inside quotes).
+fn csv_fields(line: &str) -> Vec<String> {
+    let (mut fields, mut cur, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    fields.push(cur);
+    fields
+}
+
 /// Writes embeddings.npy, index.csv, clusters.csv, scores.json and the charts to
 /// `out_dir`, and returns the scores ([`table`] formats them).
 pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOptions, out_dir: &Path) -> Result<Scores> {
@@ -178,7 +221,7 @@ pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOption
             ari: metrics::adjusted_rand_index(truth, &labels),
             nmi: metrics::normalized_mutual_info(truth, &labels),
             purity: metrics::purity(truth, &labels),
-            silhouette: metrics::silhouette(x, &labels),
+            silhouette: metrics::silhouette_sampled(x, &labels, opts.seed),
             seconds,
         });
         columns.push((m.name().into(), labels));
@@ -207,8 +250,10 @@ pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOption
     for (stem, method, project) in projections {
         let Some(stem) = stem else { continue };
         // A folder too small to project still gets its vectors, clusters and scores.
+        let t = Instant::now();
         match project(x) {
             Ok(y) => {
+                eprintln!("{method} layout of {} points in {:.1} s", emb.paths.len(), t.elapsed().as_secs_f64());
                 let path = out_dir.join(format!("{stem}_{dim}.png"));
                 plot::scatter_png(&path, y.view(), truth, &emb.names, &caption(method))?;
                 charts.push(path);
