@@ -14,83 +14,53 @@ use rayon::prelude::*;
 const QUERY_BLOCK: usize = 128;
 const POINT_BLOCK: usize = 2048;
 
-/// The squared distances of every row to every row, visited block by block without ever
-/// holding more than one block: for each query block (in parallel) a state is made by
-/// `init(number of query rows)`, `visit(state, r, p0, d2)` sees query row `q0 + r`'s
-/// squared distances to rows `p0..p0 + d2.len()` (its own included, at 0), and
-/// `finish(q0, state)` turns the state into the block's result. Results come back in
-/// row order.
-pub fn scan_blocks<S, R: Send>(
-    x: ArrayView2<f32>,
-    init: impl Fn(usize) -> S + Sync,
-    visit: impl Fn(&mut S, usize, usize, &[f32]) + Sync,
-    finish: impl Fn(usize, S) -> R + Sync,
-) -> Vec<R> {
+/// `k` nearest other rows of every row: `(indices, euclidean distances)`, both N×k,
+/// sorted by distance (ties by index). A row is never its own neighbour. `k` is clamped
+/// to N−1.
+pub fn knn(x: ArrayView2<f32>, k: usize) -> (Vec<Vec<usize>>, Vec<Vec<f32>>) {
     let n = x.nrows();
+    let k = k.min(n.saturating_sub(1));
     let x = x.as_standard_layout();
     let norms: Vec<f32> = x.axis_iter(Axis(0)).map(|r| r.dot(&r)).collect();
+    let by_distance = |a: &(f32, usize), b: &(f32, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
     let starts: Vec<usize> = (0..n).step_by(QUERY_BLOCK).collect();
-    starts
+    let blocks: Vec<Vec<(Vec<usize>, Vec<f32>)>> = starts
         .into_par_iter()
         .map(|q0| {
             let q1 = (q0 + QUERY_BLOCK).min(n);
             let queries = x.slice(s![q0..q1, ..]);
-            let mut state = init(q1 - q0);
-            let mut d2 = Vec::with_capacity(POINT_BLOCK);
+            let mut best: Vec<Vec<(f32, usize)>> = vec![Vec::with_capacity(k + POINT_BLOCK); q1 - q0];
+            // Squared distance of each query's current k-th best: farther points are skipped.
+            let mut bound = vec![f32::INFINITY; q1 - q0];
             for p0 in (0..n).step_by(POINT_BLOCK) {
                 let p1 = (p0 + POINT_BLOCK).min(n);
                 let dots = queries.dot(&x.slice(s![p0..p1, ..]).t());
                 for (r, row) in dots.axis_iter(Axis(0)).enumerate() {
                     let i = q0 + r;
-                    d2.clear();
-                    d2.extend(row.iter().zip(&norms[p0..p1]).map(|(&dot, &nj)| (norms[i] + nj - 2.0 * dot).max(0.0)));
-                    if (p0..p1).contains(&i) {
-                        d2[i - p0] = 0.0; // exactly, whatever the rounding of the identity
+                    let cand = &mut best[r];
+                    for (c, &dot) in row.iter().enumerate() {
+                        let j = p0 + c;
+                        let d2 = (norms[i] + norms[j] - 2.0 * dot).max(0.0);
+                        if j != i && d2 <= bound[r] {
+                            cand.push((d2, j));
+                        }
                     }
-                    visit(&mut state, r, p0, &d2);
+                    if cand.len() > k {
+                        cand.select_nth_unstable_by(k, by_distance);
+                        cand.truncate(k);
+                        bound[r] = cand.iter().map(|c| c.0).fold(0.0, f32::max);
+                    }
                 }
             }
-            finish(q0, state)
+            best.into_iter()
+                .map(|mut cand| {
+                    cand.sort_by(by_distance);
+                    (cand.iter().map(|c| c.1).collect(), cand.iter().map(|c| c.0.sqrt()).collect())
+                })
+                .collect()
         })
-        .collect()
-}
-
-/// `k` nearest other rows of every row: `(indices, euclidean distances)`, both N×k,
-/// sorted by distance (ties by index). A row is never its own neighbour. `k` is clamped
-/// to N−1.
-pub fn knn(x: ArrayView2<f32>, k: usize) -> (Vec<Vec<usize>>, Vec<Vec<f32>>) {
-    let k = k.min(x.nrows().saturating_sub(1));
-    let by_distance = |a: &(f32, usize), b: &(f32, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-    // Per query row: candidates, and the squared distance of the current k-th best
-    // (farther points are not kept).
-    let init = |rows: usize| vec![(Vec::<(f32, usize)>::with_capacity(k + POINT_BLOCK), f32::INFINITY); rows];
-    let visit = |state: &mut Vec<(Vec<(f32, usize)>, f32)>, r: usize, p0: usize, d2: &[f32]| {
-        let (cand, bound) = &mut state[r];
-        for (c, &d) in d2.iter().enumerate() {
-            if d <= *bound {
-                cand.push((d, p0 + c));
-            }
-        }
-        if cand.len() > k + 1 {
-            // k + 1 kept: the row itself (distance 0) may be among them until the end.
-            cand.select_nth_unstable_by(k + 1, by_distance);
-            cand.truncate(k + 1);
-            *bound = cand.iter().map(|c| c.0).fold(0.0, f32::max);
-        }
-    };
-    let finish = |q0: usize, state: Vec<(Vec<(f32, usize)>, f32)>| {
-        state
-            .into_iter()
-            .enumerate()
-            .map(|(r, (mut cand, _))| {
-                cand.retain(|c| c.1 != q0 + r);
-                cand.sort_by(by_distance);
-                cand.truncate(k);
-                (cand.iter().map(|c| c.1).collect::<Vec<_>>(), cand.iter().map(|c| c.0.sqrt()).collect::<Vec<_>>())
-            })
-            .collect::<Vec<_>>()
-    };
-    scan_blocks(x, init, visit, finish).into_iter().flatten().unzip()
+        .collect();
+    blocks.into_iter().flatten().unzip()
 }
 
 /// Rows scaled to unit L2 norm (zero rows stay zero), for cosine-like clustering.

@@ -22,6 +22,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
+use crate::neighbors::knn;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TsneOptions {
     /// Effective number of neighbours; lowered to (N − 1)/3 when N is too small for it.
@@ -205,48 +207,23 @@ fn block_rows(n: usize) -> usize {
 }
 
 /// Exact k nearest neighbours of every row (self excluded), as flat N×k arrays of indices and
-/// squared distances, each row sorted by distance. Candidates come from the fast
-/// ‖a‖² + ‖b‖² − 2a·b on f32 matrix products; the chosen ones are measured again in f64,
-/// since the product form loses digits for close pairs.
+/// squared distances, each row sorted by distance. The candidates are the project's blocked
+/// k-NN ([`knn`], f32 matrix products); the chosen ones are measured again in f64, since the
+/// product form loses digits for close pairs.
 fn nearest_neighbours(x: ArrayView2<f32>, k: usize) -> (Vec<u32>, Vec<f64>) {
-    let n = x.nrows();
-    let sq: Vec<f32> = x.rows().into_iter().map(|r| r.dot(&r)).collect();
     let row = |i: usize| x.row(i).to_slice().expect("rows in standard layout");
-    let block = block_rows(n);
-    let mut indices = vec![0u32; n * k];
-    let mut sq_dists = vec![0.0f64; n * k];
-    indices
-        .par_chunks_mut(block * k)
-        .zip(sq_dists.par_chunks_mut(block * k))
+    let (found, _) = knn(x, k);
+    let rows: Vec<Vec<Candidate>> = found
+        .par_iter()
         .enumerate()
-        .for_each(|(b, (idx, dst))| {
-            let r0 = b * block;
-            let rows = idx.len() / k;
-            let gram = x.slice(s![r0..r0 + rows, ..]).dot(&x.t());
-            for (r, g) in gram.rows().into_iter().enumerate() {
-                let i = r0 + r;
-                let candidate = |j: usize| Candidate {
-                    d: f64::from(sq[i] + sq[j] - 2.0 * g[j]),
-                    j: j as u32,
-                };
-                // Rows near i in the tree order first: they are the likely neighbours, and
-                // finding them early spares the heap most replacements.
-                let nearby_first = (i + 1..n).chain(0..i).map(candidate);
-                let mut exact: Vec<Candidate> = k_smallest(nearby_first, k)
-                    .into_iter()
-                    .map(|c| Candidate {
-                        d: squared_distance(row(i), row(c.j as usize)),
-                        j: c.j,
-                    })
-                    .collect();
-                exact.sort_unstable();
-                for (t, c) in exact.iter().enumerate() {
-                    idx[r * k + t] = c.j;
-                    dst[r * k + t] = c.d;
-                }
-            }
-        });
-    (indices, sq_dists)
+        .map(|(i, js)| {
+            let mut exact: Vec<Candidate> =
+                js.iter().map(|&j| Candidate { d: squared_distance(row(i), row(j)), j: j as u32 }).collect();
+            exact.sort_unstable();
+            exact
+        })
+        .collect();
+    rows.into_iter().flatten().map(|c| (c.j, c.d)).unzip()
 }
 
 fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
