@@ -11,6 +11,7 @@ PEER_OF = {  # facemb method -> speed.py method
     "UMAP": "UMAP (umap-learn)",
     "DBSCAN": "sklearn DBSCAN",
     "k-means": "sklearn KMeans",
+    "k-means, 1 run": "sklearn KMeans",
     "chinese whispers": "dlib chinese_whispers",
 }
 # dlib is not in the peers' venv (it builds from source); its figure from

@@ -141,7 +141,10 @@ pub fn algorithms(x: ArrayView2<f32>, labels: &[usize], data: &str, eps: f32, k:
     if run("kmeans") {
         let t = Instant::now();
         let pred = cluster::kmeans(x, k, 0)?;
-        row("k-means", t.elapsed().as_secs_f64(), format!("k {k}, {}", ari(&pred)));
+        row("k-means", t.elapsed().as_secs_f64(), format!("k {k}, {}, default restarts", ari(&pred)));
+        let t = Instant::now();
+        let pred = cluster::kmeans_restarts(x, k, 0, 1)?;
+        row("k-means, 1 run", t.elapsed().as_secs_f64(), format!("k {k}, {}, like sklearn n_init=auto", ari(&pred)));
     }
     if run("cw") {
         let t = Instant::now();

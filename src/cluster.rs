@@ -132,6 +132,12 @@ fn kmeans_plus_plus(data: &[f64], d: usize, k: usize, rng: &mut impl Rng) -> Vec
 
 /// k-means (Lloyd via linfa, k-means++ seeding, best inertia of up to 10 seeded restarts).
 pub fn kmeans(x: ArrayView2<f32>, k: usize, seed: u64) -> Result<Vec<i64>> {
+    kmeans_restarts(x, k, seed, KMEANS_MAX_RUNS)
+}
+
+/// [`kmeans`] with at most `max_runs` restarts (1 = sklearn's `n_init="auto"` with
+/// k-means++, which the benchmark compares against like for like).
+pub fn kmeans_restarts(x: ArrayView2<f32>, k: usize, seed: u64, max_runs: usize) -> Result<Vec<i64>> {
     check_columns(x)?;
     check_finite(x)?;
     let (n, d) = x.dim();
@@ -161,7 +167,7 @@ pub fn kmeans(x: ArrayView2<f32>, k: usize, seed: u64) -> Result<Vec<i64>> {
     }
     let compute = |e: &dyn std::fmt::Display| Error::Compute { what: "k-means", reason: e.to_string() };
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let runs = ((KMEANS_WORK / (n as f64 * k as f64 * d as f64)) as usize).clamp(1, KMEANS_MAX_RUNS);
+    let runs = ((KMEANS_WORK / (n as f64 * k as f64 * d as f64)) as usize).clamp(1, max_runs.max(1));
     let seeds: Vec<Vec<f64>> = (0..runs).map(|_| kmeans_plus_plus(&centred, d, k, &mut rng)).collect();
     let records = ndarray16::Array2::from_shape_vec((n, d), centred).map_err(|e| compute(&e))?;
     let dataset = linfa::DatasetBase::from(records.view());

@@ -2,7 +2,10 @@
 //! the pixel baseline beside them, and write `results.csv`, `results.md` and charts.
 //!
 //! A run whose checkpoint already holds an identical config is reused, so an interrupted
-//! experiment resumes where it stopped.
+//! experiment resumes where it stopped. A run's scores are also kept in the results folder
+//! (`runs/<run>.json`): with them a rerun skips the run's training and evaluation, even on a
+//! machine where its checkpoint is gone, so a long sweep can be carried on elsewhere with the
+//! results folder alone.
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -171,6 +174,33 @@ fn rows_of(scores: &Scores, kind: &str, size: usize, seed: Option<u64>, train: O
         .collect()
 }
 
+/// One finished run's contribution to the tables and the UMAP grids (`runs/<run>.json`).
+#[derive(Serialize, Deserialize)]
+struct RunRecord {
+    config: RunConfig,
+    /// What the rows were measured on: see `evaluation_key`.
+    evaluation: String,
+    metrics: TrainMetrics,
+    rows: Vec<ResultRow>,
+    /// Per folder (first seed only, when the grid is drawn): UMAP layout and row identities.
+    umap: Vec<(Vec<[f32; 2]>, Vec<usize>)>,
+}
+
+/// The folders (path, identities, images), methods and normalisation the rows depend on:
+/// a record counts only when these are unchanged.
+fn evaluation_key(exp: &ExperimentConfig, folders: &[IdentityFolder]) -> String {
+    let folders: Vec<(String, usize, usize)> =
+        folders.iter().map(|f| (f.root.display().to_string(), f.names.len(), f.paths.len())).collect();
+    let methods: Vec<&str> = exp.methods.iter().map(|m| m.name()).collect();
+    serde_json::json!({ "folders": folders, "methods": methods, "normalize": exp.normalize, "umap_grid": exp.umap_grid })
+        .to_string()
+}
+
+fn load_record(path: &Path, cfg: &RunConfig, key: &str) -> Option<RunRecord> {
+    let rec: RunRecord = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    (&rec.config == cfg && rec.evaluation == key).then_some(rec)
+}
+
 /// A line above the progress bar (or plain, when the bar is not drawn, as in a log).
 fn say(pb: &ProgressBar, show: bool, line: String) {
     if !show {
@@ -205,8 +235,23 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
     let mut grid_labels: Vec<Vec<usize>> = vec![Vec::new(); folders.len()];
     let umap_panel = |emb: &Embeddings| project::umap(emb.matrix.view(), &UmapParams::default());
 
+    let key = evaluation_key(exp, &folders);
+    let runs_dir = opts.out.join("runs");
     for (r, (&size, &seed)) in exp.embedding_sizes.iter().flat_map(|s| exp.seeds.iter().map(move |d| (s, d))).enumerate() {
         let cfg = exp.run_config(&base, size, seed);
+        let record_path = runs_dir.join(format!("{}.json", cfg.name));
+        let grid_run = exp.umap_grid && seed == exp.seeds[0];
+        if let Some(rec) = load_record(&record_path, &cfg, &key).filter(|r| !grid_run || r.umap.len() == folders.len()) {
+            say(&pb, opts.progress, format!("E={size:<5} seed {seed}: scores of an earlier run reused ({})", record_path.display()));
+            rows.extend(rec.rows);
+            for (fi, (layout, labels)) in rec.umap.into_iter().enumerate().filter(|_| grid_run) {
+                let panel = Array2::from_shape_fn((layout.len(), 2), |(i, c)| layout[i][c]);
+                grids[fi].push((format!("E = {size}"), panel));
+                grid_labels[fi] = labels;
+            }
+            pb.inc(1 + folders.len() as u64);
+            continue;
+        }
         let dir = opts.checkpoints.join(&cfg.name);
         pb.set_message(format!("run {}/{runs}: train E={size} seed {seed}", r + 1));
         let (metrics, model, reused) = match finished_run(&dir, &cfg) {
@@ -223,6 +268,7 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
             metrics.total_seconds,
             if reused { " (reused checkpoint)" } else { "" }
         ));
+        let mut record = RunRecord { config: cfg.clone(), evaluation: key.clone(), metrics: metrics.clone(), rows: Vec::new(), umap: Vec::new() };
         for (fi, folder) in folders.iter().enumerate() {
             pb.set_message(format!("run {}/{runs}: evaluate E={size} seed {seed} on {}", r + 1, folder_label(&folder.root)));
             let t = Instant::now();
@@ -230,13 +276,19 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
             let rate = emb.paths.len() as f64 / t.elapsed().as_secs_f64();
             let dir = opts.out.join("runs").join(&cfg.name).join(folder_label(&folder.root));
             let scores = report::evaluate(&emb, &format!("cnn {}", cfg.name), &folder.root, &eval, &dir)?;
-            rows.extend(rows_of(&scores, "cnn", size, Some(seed), Some(&metrics), rate));
-            if exp.umap_grid && seed == exp.seeds[0] {
-                grids[fi].push((format!("E = {size}"), umap_panel(&emb)?));
+            record.rows.extend(rows_of(&scores, "cnn", size, Some(seed), Some(&metrics), rate));
+            if grid_run {
+                let panel = umap_panel(&emb)?;
+                record.umap.push((panel.rows().into_iter().map(|p| [p[0], p[1]]).collect(), emb.identity.clone()));
+                grids[fi].push((format!("E = {size}"), panel));
                 grid_labels[fi] = emb.identity.clone();
             }
             pb.inc(1);
         }
+        std::fs::create_dir_all(&runs_dir).map_err(|e| Error::io(&runs_dir, e))?;
+        let json = serde_json::to_string(&record).map_err(|e| Error::Invalid(format!("run record: {e}")))?;
+        std::fs::write(&record_path, json).map_err(|e| Error::io(&record_path, e))?;
+        rows.extend(record.rows);
     }
     for &s in &exp.pixel_sizes {
         for (fi, folder) in folders.iter().enumerate() {
@@ -257,7 +309,7 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
     pb.finish_and_clear();
 
     write_csv(&opts.out.join("results.csv"), &rows)?;
-    let md = markdown(exp, &rows, started.elapsed().as_secs_f64());
+    let md = markdown(exp, &rows, started.elapsed().as_secs_f64(), opts.backend);
     std::fs::write(opts.out.join("results.md"), &md).map_err(|e| Error::io(opts.out.join("results.md"), e))?;
     charts(exp, &rows, &opts.out)?;
     for ((folder, panels), labels) in folders.iter().zip(&grids).zip(&grid_labels) {
@@ -333,16 +385,17 @@ fn grouped(rows: &[ResultRow]) -> BTreeMap<Key, BTreeMap<String, Vec<&ResultRow>
     g
 }
 
-pub fn markdown(exp: &ExperimentConfig, rows: &[ResultRow], seconds: f64) -> String {
+pub fn markdown(exp: &ExperimentConfig, rows: &[ResultRow], seconds: f64, backend: Backend) -> String {
     let g = grouped(rows);
     let methods: Vec<&str> = exp.methods.iter().map(|m| m.name()).collect();
     let mut s = format!(
         "# Experiment `{}`\n\nEmbedding sizes {:?}, seeds {:?} (mean ± sd over seeds), pixel baseline sizes {:?}; \
-         wall time {:.1} min. Per method: ARI / NMI / silhouette.\n",
+         backend {}, wall time {:.1} min. Per method: ARI / NMI / silhouette.\n",
         exp.name,
         exp.embedding_sizes,
         exp.seeds,
         exp.pixel_sizes,
+        backend,
         seconds / 60.0
     );
     let folders: Vec<String> = exp.folders.iter().map(|f| folder_label(f)).collect();

@@ -151,11 +151,31 @@ fn experiment_runs_end_to_end_and_resumes() {
     assert!(md.contains("| E = 8 |") && md.contains("| E = 32 |") && md.contains("pixels 16×16") && md.contains(" ± "), "{md}");
     let first = std::fs::metadata(t.join("ck/e8-s1/model.bpk")).unwrap().modified().unwrap();
 
-    // Again: every checkpoint is reused, none retrained.
+    // Again: every run's scores are reused from res/runs/, nothing retrained, same table.
     let o = facemb(&["experiment", "smoke.toml", "--out", "res", "--checkpoints", "ck"], t);
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(text(&o).matches("(reused checkpoint)").count(), 4, "{}", text(&o));
+    assert_eq!(text(&o).matches("scores of an earlier run reused").count(), 4, "{}", text(&o));
     assert_eq!(std::fs::metadata(t.join("ck/e8-s1/model.bpk")).unwrap().modified().unwrap(), first);
+    // (The pixel rows are recomputed: their img/s column is a fresh timing.)
+    let cnn_rows = |c: &str| c.lines().filter(|l| l.starts_with("cnn,")).map(String::from).collect::<Vec<_>>();
+    assert_eq!(cnn_rows(&std::fs::read_to_string(t.join("res/results.csv")).unwrap()), cnn_rows(&csv));
+
+    // Without its scores a run is evaluated again from its checkpoint, not retrained.
+    std::fs::remove_file(t.join("res/runs/e8-s1.json")).unwrap();
+    let o = facemb(&["experiment", "smoke.toml", "--out", "res", "--checkpoints", "ck"], t);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(text(&o).matches("(reused checkpoint)").count(), 1, "{}", text(&o));
+    assert_eq!(text(&o).matches("scores of an earlier run reused").count(), 3, "{}", text(&o));
+    assert_eq!(std::fs::metadata(t.join("ck/e8-s1/model.bpk")).unwrap().modified().unwrap(), first);
+
+    // Without the checkpoints (a results folder carried to another machine) the scores alone
+    // finish the table; a changed evaluation (another folder) would not reuse them.
+    std::fs::remove_dir_all(t.join("ck")).unwrap();
+    let o = facemb(&["experiment", "smoke.toml", "--out", "res", "--checkpoints", "ck", "--quiet"], t);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!t.join("ck/e8-s1").exists(), "a run was retrained although its scores were kept");
+    assert_eq!(std::fs::read_to_string(t.join("res/results.csv")).unwrap().lines().count(), 1 + 8 + 2);
+    assert!(t.join("res/umap_grid_att_small.png").is_file());
 }
 
 #[test]
