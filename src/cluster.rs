@@ -202,32 +202,33 @@ fn lloyd(x: ArrayView2<f32>, mut centres: Array2<f32>, max_iter: usize, tol: f64
     let x_norms: Vec<f32> = x.rows().into_iter().map(|r| r.dot(&r)).collect();
     let mut labels = vec![usize::MAX; n];
     let mut inertia = f64::INFINITY;
-    for iter in 0..max_iter {
+    for _ in 0..max_iter {
         let c_norms: Vec<f32> = centres.rows().into_iter().map(|r| r.dot(&r)).collect();
         let ct = centres.t();
         let assigned: Vec<(usize, f32)> = (0..n.div_ceil(KMEANS_BLOCK))
             .into_par_iter()
             .flat_map_iter(|b| {
                 let lo = b * KMEANS_BLOCK;
-                let hi = (lo + KMEANS_BLOCK).min(n);
-                let dots = x.slice(s![lo..hi, ..]).dot(&ct);
-                let (x_norms, c_norms) = (&x_norms, &c_norms);
-                (lo..hi).zip(dots.outer_iter().map(|r| r.to_vec()).collect::<Vec<_>>()).map(move |(i, row)| {
-                    let mut best = (0usize, f32::INFINITY);
-                    for (c, (&dot, &cn)) in row.iter().zip(c_norms).enumerate() {
-                        let dist = x_norms[i] - 2.0 * dot + cn;
-                        if dist < best.1 {
-                            best = (c, dist);
+                let dots = x.slice(s![lo..(lo + KMEANS_BLOCK).min(n), ..]).dot(&ct);
+                dots.outer_iter()
+                    .zip(&x_norms[lo..])
+                    .map(|(row, &xn)| {
+                        let mut best = (0usize, f32::INFINITY);
+                        for (c, (&dot, &cn)) in row.iter().zip(&c_norms).enumerate() {
+                            let dist = xn - 2.0 * dot + cn;
+                            if dist < best.1 {
+                                best = (c, dist);
+                            }
                         }
-                    }
-                    (best.0, best.1.max(0.0))
-                })
+                        (best.0, best.1.max(0.0))
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect();
         inertia = assigned.iter().map(|&(_, dist)| f64::from(dist)).sum();
         let changed = assigned.iter().zip(&labels).any(|(&(c, _), &l)| c != l);
         labels.iter_mut().zip(&assigned).for_each(|(l, &(c, _))| *l = c);
-        if !changed && iter > 0 {
+        if !changed {
             break;
         }
         let mut sums = vec![0.0f64; k * d];
