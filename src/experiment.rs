@@ -236,6 +236,8 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
     let umap_panel = |emb: &Embeddings| project::umap(emb.matrix.view(), &UmapParams::default());
 
     let key = evaluation_key(exp, &folders);
+    // Reused runs may come from another machine or backend: the table names what trained them.
+    let mut backends = std::collections::BTreeSet::new();
     let runs_dir = opts.out.join("runs");
     for (r, (&size, &seed)) in exp.embedding_sizes.iter().flat_map(|s| exp.seeds.iter().map(move |d| (s, d))).enumerate() {
         let cfg = exp.run_config(&base, size, seed);
@@ -243,6 +245,7 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
         let grid_run = exp.umap_grid && seed == exp.seeds[0];
         if let Some(rec) = load_record(&record_path, &cfg, &key).filter(|r| !grid_run || r.umap.len() == folders.len()) {
             say(&pb, opts.progress, format!("E={size:<5} seed {seed}: scores of an earlier run reused ({})", record_path.display()));
+            backends.insert(rec.metrics.backend.clone());
             rows.extend(rec.rows);
             for (fi, (layout, labels)) in rec.umap.into_iter().enumerate().filter(|_| grid_run) {
                 let panel = Array2::from_shape_fn((layout.len(), 2), |(i, c)| layout[i][c]);
@@ -268,6 +271,7 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
             metrics.total_seconds,
             if reused { " (reused checkpoint)" } else { "" }
         ));
+        backends.insert(metrics.backend.clone());
         let mut record = RunRecord { config: cfg.clone(), evaluation: key.clone(), metrics: metrics.clone(), rows: Vec::new(), umap: Vec::new() };
         for (fi, folder) in folders.iter().enumerate() {
             pb.set_message(format!("run {}/{runs}: evaluate E={size} seed {seed} on {}", r + 1, folder_label(&folder.root)));
@@ -309,7 +313,7 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
     pb.finish_and_clear();
 
     write_csv(&opts.out.join("results.csv"), &rows)?;
-    let md = markdown(exp, &rows, started.elapsed().as_secs_f64(), opts.backend);
+    let md = markdown(exp, &rows, started.elapsed().as_secs_f64(), &backends.into_iter().collect::<Vec<_>>().join(", "));
     std::fs::write(opts.out.join("results.md"), &md).map_err(|e| Error::io(opts.out.join("results.md"), e))?;
     charts(exp, &rows, &opts.out)?;
     for ((folder, panels), labels) in folders.iter().zip(&grids).zip(&grid_labels) {
@@ -385,17 +389,18 @@ fn grouped(rows: &[ResultRow]) -> BTreeMap<Key, BTreeMap<String, Vec<&ResultRow>
     g
 }
 
-pub fn markdown(exp: &ExperimentConfig, rows: &[ResultRow], seconds: f64, backend: Backend) -> String {
+pub fn markdown(exp: &ExperimentConfig, rows: &[ResultRow], seconds: f64, backends: &str) -> String {
     let g = grouped(rows);
     let methods: Vec<&str> = exp.methods.iter().map(|m| m.name()).collect();
     let mut s = format!(
         "# Experiment `{}`\n\nEmbedding sizes {:?}, seeds {:?} (mean ± sd over seeds), pixel baseline sizes {:?}; \
-         backend {}, wall time {:.1} min. Per method: ARI / NMI / silhouette.\n",
+         trained on {}; wall time of this invocation {:.1} min (runs reused from earlier ones not counted). \
+         Per method: ARI / NMI / silhouette.\n",
         exp.name,
         exp.embedding_sizes,
         exp.seeds,
         exp.pixel_sizes,
-        backend,
+        backends,
         seconds / 60.0
     );
     let folders: Vec<String> = exp.folders.iter().map(|f| folder_label(f)).collect();
