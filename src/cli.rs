@@ -62,6 +62,10 @@ pub struct BenchArgs {
     pub steps: usize,
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
+    /// Run the conv blocks as burn's own conv2d + relu + max_pool2d instead of facemb's
+    /// fused flex kernel (the figure before it)
+    #[arg(long)]
+    pub unfused: bool,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -377,11 +381,12 @@ fn experiment(a: ExperimentArgs) -> Result<()> {
 
 fn bench(a: BenchArgs) -> Result<()> {
     let device = backend::device(a.run.backend)?;
+    crate::conv_block::set_fused(!a.unfused);
     let model = crate::model::ModelConfig::new().with_channels(a.channels.clone()).with_embedding_size(a.embedding_size);
     let r = crate::bench::net_throughput(&model, &device, a.train_batch, a.infer_batch, a.warmup, a.steps)?;
     println!(
-        "backend {} channels {:?} E {}: train {:.0} img/s (batch {}), inference {:.0} img/s (batch {})",
-        a.run.backend, r.channels, r.embedding_size, r.train_images_per_sec, r.train_batch, r.infer_images_per_sec, r.infer_batch
+        "backend {}{} channels {:?} E {}: train {:.0} img/s (batch {}), inference {:.0} img/s (batch {})",
+        a.run.backend, if a.unfused { " (unfused conv)" } else { "" }, r.channels, r.embedding_size, r.train_images_per_sec, r.train_batch, r.infer_images_per_sec, r.infer_batch
     );
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! for a folder of faces, cluster them, score the clusters against the folder labels and
 //! chart 2-D projections — next to a raw-pixel baseline.
 //!
-//! Pipeline, one module each: [`data`] → [`model`] → [`training`] → [`checkpoint`] →
+//! Pipeline, one module each: [`data`] → [`model`] (its conv blocks fused on flex in
+//! [`conv_block`]) → [`training`] → [`checkpoint`] →
 //! [`inference`] / [`pixels`] → [`cluster`] + [`metrics`] + [`project`] → [`plot`] →
 //! [`report`]. The device is chosen once, in [`backend`].
 pub mod backend;
@@ -11,6 +12,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod conv_block;
 pub mod data;
 pub mod error;
 pub mod experiment;

@@ -87,7 +87,12 @@ pub struct ConvBlock {
 
 impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pool.forward(self.relu.forward(self.conv.forward(x)))
+        match &self.conv.bias {
+            // One fused kernel on flex (conv_block.rs), burn's own ops on other backends.
+            Some(bias) => crate::conv_block::forward(x, self.conv.weight.val(), bias.val()),
+            // Not built by ModelConfig::init; kept so any Conv2d still runs.
+            None => self.pool.forward(self.relu.forward(self.conv.forward(x))),
+        }
     }
 }
 
