@@ -26,6 +26,7 @@ echo "load average at start: $(loadavg)" | tee "$OUT/load.txt"
 
 echo "== network throughput (random inputs)" >&2
 "$bin" bench --backend flex --steps 30 | tee "$OUT/net_flex.txt"
+"$bin" bench --backend flex --steps 10 --unfused | tee "$OUT/net_flex_unfused.txt"
 "$bin" bench --backend ndarray --steps 3 --warmup 1 | tee "$OUT/net_ndarray.txt"
 
 echo "== end-to-end infer on $LFW" >&2

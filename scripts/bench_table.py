@@ -50,8 +50,8 @@ def main():
     def ratio(a, b):
         return f"{a / b:.2f}" if a and b else "–"
 
-    for backend in ("flex", "ndarray"):
-        text = read(f"net_{backend}.txt")
+    for name, backend in (("flex", "flex"), ("flex_unfused", "flex, burn's own conv ops: before the fused kernel"), ("ndarray", "ndarray")):
+        text = read(f"net_{name}.txt")
         train = number(r"train (\d+) img/s", text)
         infer = number(r"inference (\d+) img/s", text)
         if train:

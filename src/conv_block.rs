@@ -12,8 +12,9 @@
 //! in a fixed order.
 //!
 //! Every other backend (ndarray, wgpu) runs the same block as burn's own conv2d, relu and
-//! max_pool2d ([`composed`]); the tests check the fused kernel against that composition,
-//! forward and gradients.
+//! max_pool2d ([`composed`]). The tests check the fused kernel, forward and gradients,
+//! against the same three operations from burn's tensor API ([`unfused`]), which is also
+//! what `facemb bench --unfused` times.
 // burn-ndarray is deprecated in burn 0.22 but stays selectable (backend.rs); it gets burn's ops.
 #![allow(deprecated)]
 use std::sync::Arc;
@@ -43,7 +44,7 @@ pub trait ConvBlockOps: Backend {
     }
 }
 
-/// The block from burn's own operations: the reference the fused kernel is tested against.
+/// The block from burn's backend operations: what backends without a kernel of their own run.
 pub fn composed<B: Backend>(x: FloatTensor<B>, weight: FloatTensor<B>, bias: FloatTensor<B>) -> FloatTensor<B> {
     let y = B::conv2d(x, weight, Some(bias), ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
     B::max_pool2d(B::relu(y), [2, 2], [2, 2], [0, 0], [1, 1], false)
