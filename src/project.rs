@@ -245,9 +245,37 @@ struct Edge {
     epochs_per_sample: f64,
 }
 
-/// umap-learn's single-threaded `optimize_layout_euclidean` (γ = 1, α₀ = 1): strong edges
-/// are sampled every epoch, weak ones proportionally less often, and each sample pulls
-/// both ends together and pushes the head away from a few random points.
+/// How many vertex ranges the layout SGD runs in parallel. Fixed, not the thread count,
+/// so that a seed gives the same layout on every machine; 8 keeps 2–8 cores busy.
+const SGD_PARTITIONS: usize = 8;
+
+/// How often per epoch the ranges exchange positions. Once per epoch cost 0.006 of
+/// trustworthiness on LFW vectors (0.891 vs the serial loop's 0.897, mean of 3 seeds);
+/// 4 times gives 0.899 at the same speed.
+const SGD_SYNCS_PER_EPOCH: usize = 4;
+
+/// One vertex range's share of the SGD: its edges (those whose head it owns), their
+/// sampling clocks, its random stream, and the moves it owes to other ranges' vertices.
+struct SgdPart {
+    vertices: std::ops::Range<usize>,
+    edges: std::ops::Range<usize>,
+    next_sample: Vec<f64>,
+    next_negative: Vec<f64>,
+    rng: SmallRng,
+    owed: Vec<(usize, [f32; 2])>,
+}
+
+/// umap-learn's `optimize_layout_euclidean` (γ = 1, α₀ = 1): strong edges are sampled
+/// every epoch, weak ones proportionally less often, and each sample pulls both ends
+/// together and pushes the head away from a few random points.
+///
+/// umap-learn runs it single-threaded, or multi-threaded with racing writes (so no two
+/// runs agree). Here the vertices are cut into `SGD_PARTITIONS` ranges that run in
+/// parallel, deterministically: a range moves its own vertices at once, as the serial
+/// loop does, but sees the others' as they were at the last exchange, and the pulls it
+/// owes their vertices are applied, in range order, at the next one (`SGD_SYNCS_PER_EPOCH`
+/// times an epoch). umap-learn's parallel mode lives with staler, racing reads. At 5 000
+/// blobs the trustworthiness stays 0.955 and UMAP takes 1.2 s instead of 2.0 s on 2 cores.
 fn optimize_layout(
     y: &mut [[f32; 2]],
     edges: &[Edge],
@@ -256,61 +284,115 @@ fn optimize_layout(
     b: f32,
     rng: &mut StdRng,
 ) {
+    use rayon::prelude::*;
     let n = y.len();
-    let mut next_sample: Vec<f64> = edges.iter().map(|e| e.epochs_per_sample).collect();
-    let mut next_negative: Vec<f64> = edges
-        .iter()
-        .map(|e| e.epochs_per_sample / NEGATIVE_SAMPLE_RATE)
-        .collect();
-    // The optimised gradients explode at zero distance; umap-learn clips every component.
-    let clip = |g: f32| g.clamp(-4.0, 4.0);
-    // Negative samples are most of the random draws: a xoshiro generator seeded from `rng`
-    // (as umap-learn uses its own tau_rand) keeps the run deterministic at a fraction of
+    debug_assert!(edges.windows(2).all(|w| w[0].head <= w[1].head), "edges grouped by head");
+    // Negative samples are most of the random draws: xoshiro generators seeded from `rng`
+    // (as umap-learn uses its own tau_rand) keep the run deterministic at a fraction of
     // ChaCha's cost.
-    let mut fast = SmallRng::seed_from_u64(rng.random());
+    let seed: u64 = rng.random();
+    let parts_n = SGD_PARTITIONS.min(n).max(1);
+    let mut parts: Vec<SgdPart> = (0..parts_n)
+        .map(|p| {
+            let vertices = p * n / parts_n..(p + 1) * n / parts_n;
+            let first = edges.partition_point(|e| e.head < vertices.start);
+            let last = edges.partition_point(|e| e.head < vertices.end);
+            let mine = &edges[first..last];
+            SgdPart {
+                vertices,
+                edges: first..last,
+                next_sample: mine.iter().map(|e| e.epochs_per_sample).collect(),
+                next_negative: mine.iter().map(|e| e.epochs_per_sample / NEGATIVE_SAMPLE_RATE).collect(),
+                rng: SmallRng::seed_from_u64(seed ^ (p as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                owed: Vec::new(),
+            }
+        })
+        .collect();
+    let mut start_of_epoch = y.to_vec();
 
+    let syncs = SGD_SYNCS_PER_EPOCH;
     for epoch in 0..epochs {
         let alpha = 1.0 - epoch as f32 / epochs as f32;
         let now = epoch as f64;
-        for (e, edge) in edges.iter().enumerate() {
-            if next_sample[e] > now {
+        for sync in 0..syncs {
+            let frozen = &start_of_epoch;
+            let mut ranges: Vec<&mut [[f32; 2]]> = Vec::with_capacity(parts_n);
+            let mut rest = &mut *y;
+            for part in &parts {
+                let (mine, tail) = rest.split_at_mut(part.vertices.len());
+                ranges.push(mine);
+                rest = tail;
+            }
+            parts.par_iter_mut().zip(ranges).for_each(|(part, mine)| {
+                let len = part.edges.len();
+                let slice = sync * len / syncs..(sync + 1) * len / syncs;
+                sgd_epoch(part, mine, frozen, edges, slice, now, alpha, a, b);
+            });
+            for part in &mut parts {
+                for (k, d) in part.owed.drain(..) {
+                    y[k][0] += d[0];
+                    y[k][1] += d[1];
+                }
+            }
+            start_of_epoch.copy_from_slice(y);
+        }
+    }
+}
+
+/// One vertex range's `slice` of its edges (indices into `part.edges`) in one epoch;
+/// `mine` holds the positions of `part.vertices`, `frozen` everyone's at the last exchange.
+#[allow(clippy::too_many_arguments)]
+fn sgd_epoch(part: &mut SgdPart, mine: &mut [[f32; 2]], frozen: &[[f32; 2]], edges: &[Edge], slice: std::ops::Range<usize>, now: f64, alpha: f32, a: f32, b: f32) {
+    let n = frozen.len();
+    let lo = part.vertices.start;
+    let len = mine.len();
+    let own = |k: usize| k.wrapping_sub(lo) < len;
+    // The optimised gradients explode at zero distance; umap-learn clips every component.
+    let clip = |g: f32| g.clamp(-4.0, 4.0);
+    for e in slice {
+        let edge = &edges[part.edges.start + e];
+        if part.next_sample[e] > now {
+            continue;
+        }
+        let (j, k) = (edge.head - lo, edge.tail);
+        let yk = if own(k) { mine[k - lo] } else { frozen[k] };
+        let d2 = dist2(mine[j], yk);
+        let attract = if d2 > 0.0 {
+            // d²^(b−1) = d²^b / d²: one power instead of two.
+            let pb = d2.powf(b);
+            -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
+        } else {
+            0.0
+        };
+        let step = [0, 1].map(|c| clip(attract * (mine[j][c] - yk[c])) * alpha);
+        mine[j][0] += step[0];
+        mine[j][1] += step[1];
+        if own(k) {
+            mine[k - lo][0] -= step[0];
+            mine[k - lo][1] -= step[1];
+        } else {
+            part.owed.push((k, [-step[0], -step[1]]));
+        }
+        part.next_sample[e] += edge.epochs_per_sample;
+
+        let per_negative = edge.epochs_per_sample / NEGATIVE_SAMPLE_RATE;
+        let negatives = ((now - part.next_negative[e]) / per_negative).max(0.0) as usize;
+        for _ in 0..negatives {
+            let k = part.rng.random_range(0..n);
+            if k == edge.head {
                 continue;
             }
-            let (j, k) = (edge.head, edge.tail);
-            let d2 = dist2(y[j], y[k]);
-            let attract = if d2 > 0.0 {
-                // d²^(b−1) = d²^b / d²: one power instead of two.
-                let pb = d2.powf(b);
-                -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
-            } else {
-                0.0
-            };
-            let step = [0, 1].map(|c| clip(attract * (y[j][c] - y[k][c])) * alpha);
-            for (c, s) in step.into_iter().enumerate() {
-                y[j][c] += s;
-                y[k][c] -= s;
+            let yk = if own(k) { mine[k - lo] } else { frozen[k] };
+            let d2 = dist2(mine[j], yk);
+            if d2 <= 0.0 {
+                continue;
             }
-            next_sample[e] += edge.epochs_per_sample;
-
-            let per_negative = edge.epochs_per_sample / NEGATIVE_SAMPLE_RATE;
-            let negatives = ((now - next_negative[e]) / per_negative).max(0.0) as usize;
-            for _ in 0..negatives {
-                let k = fast.random_range(0..n);
-                if k == j {
-                    continue;
-                }
-                let d2 = dist2(y[j], y[k]);
-                if d2 <= 0.0 {
-                    continue;
-                }
-                let repel = 2.0 * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0));
-                let step = [0, 1].map(|c| clip(repel * (y[j][c] - y[k][c])) * alpha);
-                for (c, s) in step.into_iter().enumerate() {
-                    y[j][c] += s;
-                }
-            }
-            next_negative[e] += negatives as f64 * per_negative;
+            let repel = 2.0 * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0));
+            let step = [0, 1].map(|c| clip(repel * (mine[j][c] - yk[c])) * alpha);
+            mine[j][0] += step[0];
+            mine[j][1] += step[1];
         }
+        part.next_negative[e] += negatives as f64 * per_negative;
     }
 }
 
@@ -589,6 +671,21 @@ mod tests {
             tsne(x.view(), &t).unwrap(),
             tsne(x.view(), &other_seed).unwrap()
         );
+    }
+
+    #[test]
+    fn umap_layout_does_not_depend_on_the_thread_count() {
+        // The SGD runs its vertex ranges in parallel: the result must still be a function
+        // of the seed alone, on 1 core or many.
+        let (x, _) = blobs(3, 40, 16, 5);
+        let u = UmapParams { epochs: 60, ..UmapParams::default() };
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| umap(x.view(), &u).unwrap())
+        };
+        let one = on(1);
+        assert_eq!(one, on(3));
+        assert_eq!(one, on(8));
     }
 
     #[test]
