@@ -48,11 +48,11 @@ pub fn is_image_path(path: &Path) -> bool {
 /// The pixels are those of the straightforward path (`image` decode → `to_luma8`, i.e.
 /// Rec. 709 weights → triangle resize), which every checkpoint so far was trained on; the
 /// test `fast_decode_matches_the_image_crate_path` holds this to within one grey level.
-/// It is reached by a cheaper road because at ~1 000 img/s of network the old one was
-/// 40 % of `infer`'s CPU (0.40 ms/img on LFW): JPEGs go straight to zune-jpeg (the
+/// It is reached by a cheaper road because at ~1 000 img/s of network the old one was a
+/// sixth of `infer`'s CPU (0.40 of ~2.4 ms/img on LFW): JPEGs go straight to zune-jpeg (the
 /// decoder `image` wraps, minus a second header parse and a `DynamicImage`), luminance
 /// is one integer pass, and `fast_image_resize`'s SIMD convolution replaces `image`'s
-/// generic f32 resampler (0.20 ms → 0.01 ms for 112² → 64²).
+/// generic f32 resampler (0.20 ms → 0.025 ms for 112² → 64²).
 pub fn load_image(path: &Path, spec: ImageSpec) -> std::result::Result<Vec<f32>, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     if bytes.is_empty() {

@@ -308,14 +308,14 @@ fn optimize_layout(
             }
         })
         .collect();
-    let mut start_of_epoch = y.to_vec();
+    let mut last_exchange = y.to_vec();
 
     let syncs = SGD_SYNCS_PER_EPOCH;
     for epoch in 0..epochs {
         let alpha = 1.0 - epoch as f32 / epochs as f32;
         let now = epoch as f64;
         for sync in 0..syncs {
-            let frozen = &start_of_epoch;
+            let frozen = &last_exchange;
             let mut ranges: Vec<&mut [[f32; 2]]> = Vec::with_capacity(parts_n);
             let mut rest = &mut *y;
             for part in &parts {
@@ -326,7 +326,7 @@ fn optimize_layout(
             parts.par_iter_mut().zip(ranges).for_each(|(part, mine)| {
                 let len = part.edges.len();
                 let slice = sync * len / syncs..(sync + 1) * len / syncs;
-                sgd_epoch(part, mine, frozen, edges, slice, now, alpha, a, b);
+                sgd_slice(part, mine, frozen, edges, slice, now, alpha, a, b);
             });
             for part in &mut parts {
                 for (k, d) in part.owed.drain(..) {
@@ -334,15 +334,16 @@ fn optimize_layout(
                     y[k][1] += d[1];
                 }
             }
-            start_of_epoch.copy_from_slice(y);
+            last_exchange.copy_from_slice(y);
         }
     }
 }
 
-/// One vertex range's `slice` of its edges (indices into `part.edges`) in one epoch;
+/// One vertex range's `slice` of its edges (indices into `part.edges`) in one epoch, up to
+/// the next exchange;
 /// `mine` holds the positions of `part.vertices`, `frozen` everyone's at the last exchange.
 #[allow(clippy::too_many_arguments)]
-fn sgd_epoch(part: &mut SgdPart, mine: &mut [[f32; 2]], frozen: &[[f32; 2]], edges: &[Edge], slice: std::ops::Range<usize>, now: f64, alpha: f32, a: f32, b: f32) {
+fn sgd_slice(part: &mut SgdPart, mine: &mut [[f32; 2]], frozen: &[[f32; 2]], edges: &[Edge], slice: std::ops::Range<usize>, now: f64, alpha: f32, a: f32, b: f32) {
     let n = frozen.len();
     let lo = part.vertices.start;
     let len = mine.len();
