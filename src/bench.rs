@@ -162,3 +162,159 @@ pub fn median_knn_radius(x: ArrayView2<f32>) -> f32 {
     last.sort_by(f32::total_cmp);
     last.get(last.len() / 2).copied().unwrap_or(0.0)
 }
+
+/// Per-image cost of each stage of `decode::load_image` on one thread (milliseconds).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DecodeStages {
+    pub images: usize,
+    pub read_ms: f64,
+    pub decode_ms: f64,
+    pub resize_ms: f64,
+    pub to_float_ms: f64,
+}
+
+impl DecodeStages {
+    pub fn total_ms(&self) -> f64 {
+        self.read_ms + self.decode_ms + self.resize_ms + self.to_float_ms
+    }
+}
+
+/// Times each stage of decoding `paths` on the calling thread: the profile that says
+/// whether the decoder, the resize or the file system is what `infer` waits on.
+pub fn decode_stages(paths: &[std::path::PathBuf], spec: crate::data::ImageSpec) -> DecodeStages {
+    let mut s = DecodeStages::default();
+    let mut scratch = crate::decode::Scratch::default();
+    let mut out = vec![0.0; spec.len()];
+    let lap = |t: &mut Instant| {
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        *t = Instant::now();
+        ms
+    };
+    for p in paths {
+        let mut t = Instant::now();
+        if scratch.read(p).is_err() {
+            continue;
+        }
+        let read = lap(&mut t);
+        if scratch.decode(spec.channels).is_err() {
+            continue;
+        }
+        let decode = lap(&mut t);
+        if scratch.resize(spec.size as u32).is_err() {
+            continue;
+        }
+        let resize = lap(&mut t);
+        scratch.write_chw(&mut out);
+        s.to_float_ms += lap(&mut t);
+        s.read_ms += read;
+        s.decode_ms += decode;
+        s.resize_ms += resize;
+        s.images += 1;
+    }
+    let n = s.images.max(1) as f64;
+    for v in [&mut s.read_ms, &mut s.decode_ms, &mut s.resize_ms, &mut s.to_float_ms] {
+        *v /= n;
+    }
+    s
+}
+
+/// Images per second of each round of the interleaved end-to-end benchmark.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InferRounds {
+    pub images: usize,
+    /// The network alone on the folder's own pixels, decoded beforehand.
+    pub network_only: Vec<f64>,
+    /// `inference::embed_folder`, what `infer` runs: decoding overlapped with the network.
+    pub end_to_end: Vec<f64>,
+    /// Decoding alone, batch by batch on every core.
+    pub decode_only: Vec<f64>,
+    /// Mean number of cores busy (process CPU time ÷ wall time) in the network-only and
+    /// end-to-end passes; None where /proc is not readable.
+    pub cores_network: Option<f64>,
+    pub cores_end_to_end: Option<f64>,
+}
+
+/// CPU seconds used so far by this process, all threads (Linux: /proc/self/stat, in
+/// USER_HZ = 100 ticks per second, the value on every Linux ABI facemb builds for).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Median of `v` (NaN when empty).
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => 0.5 * (s[n / 2 - 1] + s[n / 2]),
+    }
+}
+
+/// Network-only, end-to-end and decode-only passes over `folder`, interleaved `rounds`
+/// times after one untimed pass of each, so that a slow spell of a shared machine hits
+/// all three alike and the medians compare like with like.
+pub fn infer_rounds(
+    model: &crate::model::FaceNet,
+    spec: crate::data::ImageSpec,
+    folder: &crate::data::IdentityFolder,
+    device: &Device,
+    batch: usize,
+    rounds: usize,
+) -> Result<InferRounds> {
+    use crate::data::decode_all;
+    use crate::inference::{embed_batch, embed_folder};
+    let batch = batch.max(1);
+    let (pixels, kept, _) = decode_all(&folder.paths, spec);
+    let n = kept.len();
+    if n == 0 {
+        return Err(Error::Data { path: folder.root.clone(), reason: "none of the images could be read".into() });
+    }
+    let network = || -> Result<f64> {
+        let t = Instant::now();
+        for chunk in pixels.chunks(batch * spec.len()) {
+            embed_batch(model, spec, device, chunk.to_vec(), chunk.len() / spec.len())?;
+        }
+        Ok(n as f64 / t.elapsed().as_secs_f64())
+    };
+    let end_to_end = || -> Result<f64> {
+        let t = Instant::now();
+        let e = embed_folder(model, spec, folder, device, batch, false)?;
+        Ok(e.paths.len() as f64 / t.elapsed().as_secs_f64())
+    };
+    let decode = || {
+        let t = Instant::now();
+        let mut decoded = 0;
+        for chunk in folder.paths.chunks(batch) {
+            decoded += decode_all(chunk, spec).1.len();
+        }
+        decoded as f64 / t.elapsed().as_secs_f64()
+    };
+    let mut r = InferRounds { images: n, ..Default::default() };
+    network()?;
+    end_to_end()?;
+    decode();
+    let (mut busy_net, mut busy_e2e, mut secs_net, mut secs_e2e) = (Some(0.0), Some(0.0), 0.0, 0.0);
+    let add = |acc: &mut Option<f64>, before: Option<f64>| *acc = acc.zip(before.zip(cpu_seconds())).map(|(a, (b, c))| a + c - b);
+    for _ in 0..rounds.max(1) {
+        let cpu = cpu_seconds();
+        let rate = network()?;
+        add(&mut busy_net, cpu);
+        secs_net += n as f64 / rate;
+        r.network_only.push(rate);
+        let cpu = cpu_seconds();
+        let rate = end_to_end()?;
+        add(&mut busy_e2e, cpu);
+        secs_e2e += n as f64 / rate;
+        r.end_to_end.push(rate);
+        r.decode_only.push(decode());
+    }
+    r.cores_network = busy_net.map(|c| c / secs_net);
+    r.cores_end_to_end = busy_e2e.map(|c| c / secs_e2e);
+    Ok(r)
+}

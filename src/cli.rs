@@ -44,6 +44,9 @@ pub enum Command {
     Bench(BenchArgs),
     /// Time t-SNE, UMAP, DBSCAN, k-means and chinese whispers on blobs or saved embeddings
     BenchCluster(BenchClusterArgs),
+    /// End-to-end embedding speed on a folder: network alone, decoding alone and both
+    /// overlapped (what `infer` does), interleaved over several rounds
+    BenchInfer(BenchInferArgs),
 }
 
 #[derive(Args, Debug)]
@@ -81,6 +84,24 @@ pub struct BenchClusterArgs {
     /// Leave out some of: tsne, umap, dbscan, kmeans, cw
     #[arg(long, value_delimiter = ',')]
     pub skip: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchInferArgs {
+    /// Folder ROOT/<identity>/<image>, e.g. ../shared/datasets/lfw_identities
+    #[arg(long)]
+    pub folder: PathBuf,
+    /// Checkpoint folder, or the model.bpk inside it
+    #[arg(long, short = 'm', default_value = "checkpoints/default")]
+    pub model: PathBuf,
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Timed rounds (each: network only, end to end, decoding only), after one untimed one
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Compute backend
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
 }
 
 #[derive(Args, Debug)]
@@ -278,6 +299,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::Experiment(a) => experiment(a),
         Command::Bench(a) => bench(a),
         Command::BenchCluster(a) => bench_cluster(a),
+        Command::BenchInfer(a) => bench_infer(a),
     }
 }
 
@@ -413,6 +435,33 @@ fn bench_cluster(a: BenchClusterArgs) -> Result<()> {
         // data-derived radius `infer` uses.
         let (eps, _) = crate::cluster::auto_eps(x.view(), 5);
         print(algorithms(x.view(), &labels, &folder_name(dir), eps, k, &a.skip)?);
+    }
+    Ok(())
+}
+
+fn bench_infer(a: BenchInferArgs) -> Result<()> {
+    use crate::bench::{decode_stages, infer_rounds, median};
+    let device = backend::device(a.backend)?;
+    let (cfg, model) = checkpoint::load(&a.model, &device)?;
+    let folder = IdentityFolder::scan(&a.folder)?;
+    let spec = cfg.image_spec();
+    let s = decode_stages(&folder.paths, spec);
+    println!(
+        "decode stages, 1 thread, {} images: read {:.3} + decode {:.3} + resize {:.3} + to float {:.3} = {:.3} ms/img",
+        s.images, s.read_ms, s.decode_ms, s.resize_ms, s.to_float_ms, s.total_ms()
+    );
+    let r = infer_rounds(&model, spec, &folder, &device, a.batch_size, a.rounds)?;
+    let show = |v: &[f64]| {
+        let (lo, hi) = v.iter().fold((f64::INFINITY, 0.0f64), |(l, h), &x| (l.min(x), h.max(x)));
+        format!("{:.0} img/s (median of {}, range {lo:.0}–{hi:.0})", median(v), v.len())
+    };
+    println!("network only (the folder's pixels, decoded beforehand), batch {}: {}", a.batch_size, show(&r.network_only));
+    println!("decoding only, every core: {}", show(&r.decode_only));
+    println!("end to end (decode overlapped + network, as in infer): {}", show(&r.end_to_end));
+    let paired: Vec<f64> = r.end_to_end.iter().zip(&r.network_only).map(|(e, n)| e / n).collect();
+    println!("end to end / network only: {:.3} (median of the rounds' ratios; {} images)", median(&paired), r.images);
+    if let (Some(n), Some(e)) = (r.cores_network, r.cores_end_to_end) {
+        println!("cores busy: network only {n:.2}, end to end {e:.2} (CPU time ÷ wall time, of {})", rayon::current_num_threads());
     }
     Ok(())
 }

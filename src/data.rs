@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
+use crate::decode::Scratch;
 use crate::error::{Error, Result};
 
 /// File extensions treated as images; anything else in an identity folder is reported.
@@ -40,134 +41,42 @@ pub fn is_image_path(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Decodes one image file of any size / colour type into a CHW vector.
+/// Decoded images: the flat CHW data of those that decoded, the positions (into the
+/// paths given) they came from, and the files that did not decode.
+pub type Decoded = (Vec<f32>, Vec<usize>, Vec<Skipped>);
+
+/// Decodes `paths` in parallel (rayon).
 ///
-/// Images are stretched to a square rather than cropped: face crops are near-square and
-/// cropping would cut chins or foreheads off non-square ones (AT&T is 92×112).
-///
-/// The pixels are those of the straightforward path (`image` decode → `to_luma8`, i.e.
-/// Rec. 709 weights → triangle resize), which every checkpoint so far was trained on; the
-/// test `fast_decode_matches_the_image_crate_path` holds this to within one grey level.
-/// It is reached by a cheaper road because at ~1 000 img/s of network the old one was a
-/// sixth of `infer`'s CPU (0.40 of ~2.4 ms/img on LFW): JPEGs go straight to zune-jpeg (the
-/// decoder `image` wraps, minus a second header parse and a `DynamicImage`), luminance
-/// is one integer pass, and `fast_image_resize`'s SIMD convolution replaces `image`'s
-/// generic f32 resampler (0.20 ms → 0.025 ms for 112² → 64²).
-pub fn load_image(path: &Path, spec: ImageSpec) -> std::result::Result<Vec<f32>, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    if bytes.is_empty() {
-        return Err("empty file (0 bytes)".into());
-    }
-    let px = decode_pixels(&bytes, spec.channels)?;
-    let px = px.resized(spec.size as u32)?;
-    let (plane, c) = (spec.size * spec.size, spec.channels);
-    let scale = 1.0 / 255.0;
-    let mut out = vec![0.0; c * plane];
-    // Interleaved u8 → planar (CHW) f32.
-    for (i, p) in px.data.chunks_exact(c).enumerate() {
-        for (ch, &v) in p.iter().enumerate() {
-            out[ch * plane + i] = v as f32 * scale;
-        }
-    }
-    Ok(out)
+/// Each image is decoded straight into its slot of the batch buffer: one allocation per
+/// batch instead of a vector per image and a copy (the buffer is compacted only when a
+/// file fails, which is rare).
+pub fn decode_all(paths: &[PathBuf], spec: ImageSpec) -> Decoded {
+    let d = spec.len().max(1);
+    let mut data = vec![0.0; paths.len() * d];
+    let results = data
+        .par_chunks_mut(d)
+        .zip(paths.par_iter())
+        .map_init(Scratch::default, |scratch, (out, p)| scratch.load_into(p, spec, out))
+        .collect();
+    compact(paths, d, data, results)
 }
 
-/// Interleaved 8-bit pixels with 1 (grey) or 3 (RGB) channels.
-struct Pixels {
-    width: u32,
-    height: u32,
-    channels: usize,
-    data: Vec<u8>,
-}
-
-impl Pixels {
-    fn resized(self, side: u32) -> std::result::Result<Pixels, String> {
-        use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image};
-        if (self.width, self.height) == (side, side) {
-            return Ok(self);
-        }
-        let kind = if self.channels == 1 { PixelType::U8 } else { PixelType::U8x3 };
-        let fail = |e: &dyn std::fmt::Display| format!("cannot resize ({e})");
-        let src = Image::from_vec_u8(self.width, self.height, self.data, kind).map_err(|e| fail(&e))?;
-        let mut dst = Image::new(side, side, kind);
-        // Bilinear here is the same triangle kernel, widened by the scale factor, as
-        // `image`'s FilterType::Triangle.
-        let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-        Resizer::new().resize(&src, &mut dst, &opts).map_err(|e| fail(&e))?;
-        Ok(Pixels { width: side, height: side, channels: self.channels, data: dst.into_vec() })
-    }
-}
-
-/// Decodes to `channels` (1 or 3) interleaved channels.
-fn decode_pixels(bytes: &[u8], channels: usize) -> std::result::Result<Pixels, String> {
-    if let Some(px) = decode_jpeg(bytes, channels) {
-        return px;
-    }
-    let img = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?
-        .decode()
-        .map_err(|e| format!("not a readable image ({e})"))?;
-    let (width, height) = (img.width(), img.height());
-    let data = if channels == 1 { img.to_luma8().into_raw() } else { img.to_rgb8().into_raw() };
-    Ok(Pixels { width, height, channels, data })
-}
-
-/// zune-jpeg with `image`'s own options, for the JPEGs it stores as grey or YCbCr (nearly
-/// all); None hands the file (not a JPEG, or CMYK / with alpha) to the `image` path.
-fn decode_jpeg(bytes: &[u8], channels: usize) -> Option<std::result::Result<Pixels, String>> {
-    use zune_jpeg::zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
-    if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        return None;
-    }
-    let opts = DecoderOptions::default().set_strict_mode(false).set_max_width(usize::MAX).set_max_height(usize::MAX);
-    let mut dec = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), opts);
-    let fail = |e: zune_jpeg::errors::DecodeErrors| format!("not a readable image (JPEG: {e:?})");
-    if let Err(e) = dec.decode_headers() {
-        return Some(Err(fail(e)));
-    }
-    let out = match dec.input_colorspace()? {
-        ColorSpace::Luma => ColorSpace::Luma,
-        ColorSpace::YCbCr | ColorSpace::RGB => ColorSpace::RGB,
-        _ => return None,
-    };
-    dec.set_options(dec.options().jpeg_set_out_colorspace(out));
-    let (w, h) = dec.dimensions()?;
-    let data = match dec.decode() {
-        Ok(d) => d,
-        Err(e) => return Some(Err(fail(e))),
-    };
-    let have = if out == ColorSpace::Luma { 1 } else { 3 };
-    let data = match (have, channels) {
-        (3, 1) => data.chunks_exact(3).map(|p| luma709(p[0], p[1], p[2])).collect(),
-        (1, 3) => data.iter().flat_map(|&v| [v, v, v]).collect(),
-        _ => data,
-    };
-    Some(Ok(Pixels { width: w as u32, height: h as u32, channels, data }))
-}
-
-/// `image`'s `to_luma8` (0.25.10: Rec. 709 weights in f32, rounded) in integers, so that
-/// JPEGs decoded here give the grey levels the checkpoints were trained on (they can
-/// differ only where f32 rounding meets an exact half).
-fn luma709(r: u8, g: u8, b: u8) -> u8 {
-    ((2126 * r as u32 + 7152 * g as u32 + 722 * b as u32 + 5000) / 10000) as u8
-}
-
-/// Decodes `paths` in parallel. Returns the flat CHW data of the images that decoded, the
-/// positions (into `paths`) they came from, and the files that did not.
-pub fn decode_all(paths: &[PathBuf], spec: ImageSpec) -> (Vec<f32>, Vec<usize>, Vec<Skipped>) {
-    let decoded: Vec<_> = paths.par_iter().map(|p| load_image(p, spec)).collect();
-    let mut data = Vec::with_capacity(paths.len() * spec.len());
-    let (mut kept, mut skipped) = (Vec::new(), Vec::new());
-    for (i, r) in decoded.into_iter().enumerate() {
+/// The images of `paths` whose decode (`results`, in order) succeeded, packed together:
+/// drops the slots (`d` values each) of the files that failed and names those files.
+pub fn compact(paths: &[PathBuf], d: usize, mut data: Vec<f32>, results: Vec<std::result::Result<(), String>>) -> Decoded {
+    let (mut kept, mut skipped) = (Vec::with_capacity(paths.len()), Vec::new());
+    for (i, r) in results.into_iter().enumerate() {
         match r {
-            Ok(v) => {
-                data.extend_from_slice(&v);
+            Ok(()) => {
+                if kept.len() != i {
+                    data.copy_within(i * d..(i + 1) * d, kept.len() * d);
+                }
                 kept.push(i);
             }
             Err(reason) => skipped.push(Skipped { path: paths[i].clone(), reason }),
         }
     }
+    data.truncate(kept.len() * d);
     (data, kept, skipped)
 }
 
@@ -486,69 +395,6 @@ mod tests {
             assert_ne!(i[0], i[1]);
             assert_eq!(l[0], l[1]);
             assert!(set.people.iter().any(|p| p.contains(&i[0]) && p.contains(&i[1])));
-        }
-    }
-
-    /// The straightforward decode that `load_image` replaced (and that the committed
-    /// checkpoints were trained through): `image` decode → `to_luma8` / `to_rgb8` →
-    /// `image`'s triangle resize.
-    fn load_image_reference(path: &Path, spec: ImageSpec) -> Vec<f32> {
-        let img = image::open(path).unwrap();
-        let (s, filter) = (spec.size as u32, image::imageops::FilterType::Triangle);
-        let raw = if spec.channels == 1 {
-            image::imageops::resize(&img.to_luma8(), s, s, filter).into_raw()
-        } else {
-            image::imageops::resize(&img.to_rgb8(), s, s, filter).into_raw()
-        };
-        let plane = spec.size * spec.size;
-        let mut out = vec![0.0; raw.len()];
-        for (i, v) in raw.iter().enumerate() {
-            out[(i % spec.channels) * plane + i / spec.channels] = *v as f32 / 255.0;
-        }
-        out
-    }
-
-    #[test]
-    fn fast_decode_matches_the_image_crate_path() {
-        // JPEG (LFW, YCbCr 4:2:0 as nearly all photos), grey PNG (AT&T, 92×112 so it is
-        // resized), RGB PNG already at 64² (face_nonface), in grey and RGB, and at a size
-        // that upsamples.
-        let mut files: Vec<PathBuf> = std::fs::read_dir(repo("datasets/lfw_train_identities")).unwrap()
-            .take(40)
-            .flat_map(|d| read_dir_sorted(&d.unwrap().path()).unwrap())
-            .collect();
-        let jpegs = files.len();
-        files.extend(read_dir_sorted(&repo("datasets/att_faces/s01")).unwrap());
-        files.extend(read_dir_sorted(&repo("datasets/face_nonface/face")).unwrap().into_iter().take(10));
-        assert!(jpegs > 60, "{jpegs}");
-        for spec in [GREY64, ImageSpec { size: 64, channels: 3 }, ImageSpec { size: 150, channels: 1 }] {
-            let (mut worst, mut sum, mut n) = (0f32, 0f64, 0usize);
-            for f in &files {
-                let (fast, slow) = (load_image(f, spec).unwrap(), load_image_reference(f, spec));
-                assert_eq!(fast.len(), slow.len());
-                for (a, b) in fast.iter().zip(&slow) {
-                    let d = (a - b).abs() * 255.0;
-                    worst = worst.max(d);
-                    sum += d as f64;
-                    n += 1;
-                }
-            }
-            // fast_image_resize works in fixed point, `image` in f32: measured 0.14 grey
-            // levels apart on average (0.16 upsampling), at most 1 (2 upsampling); a
-            // truncating luminance alone moves the mean to 0.44.
-            assert!(worst <= 2.0 + 1e-3, "{spec:?}: a pixel differs by {worst} grey levels");
-            assert!(sum / (n as f64) < 0.25, "{spec:?}: mean difference {} grey levels", sum / n as f64);
-        }
-    }
-
-    #[test]
-    fn any_size_and_colour_becomes_the_model_input() {
-        let att = repo("datasets/att_faces/s01/01.png"); // 92×112 grey
-        let face = std::fs::read_dir(repo("datasets/face_nonface/face")).unwrap().next().unwrap().unwrap().path(); // 64×64 RGB
-        for p in [att, face] {
-            assert_eq!(load_image(&p, ImageSpec { size: 32, channels: 1 }).unwrap().len(), 32 * 32);
-            let rgb = load_image(&p, ImageSpec { size: 20, channels: 3 }).unwrap();
-            assert_eq!(rgb.len(), 3 * 20 * 20);
         }
     }
 

@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod config;
 pub mod conv_block;
 pub mod data;
+pub mod decode;
 pub mod error;
 pub mod experiment;
 pub mod inference;

@@ -95,6 +95,14 @@ fn train_infer_and_pixels_end_to_end() {
     assert_eq!(s["dim"], 256);
     // Four AT&T people are easy for pixels: nearest neighbours nearly always match.
     assert!(s["one_nn_accuracy"].as_f64().unwrap() > 0.9, "{s}");
+
+    // The end-to-end speed benchmark on the same folder: every line, on all 40 images.
+    let o = facemb(&["bench-infer", "--folder", folder.to_str().unwrap(), "-m", "ck/tiny", "--rounds", "1", "--batch-size", "16"], t);
+    assert!(o.status.success(), "bench-infer failed: {}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    for line in ["decode stages, 1 thread, 40 images", "network only", "decoding only", "end to end (", "40 images)"] {
+        assert!(stdout.contains(line), "{line:?} missing: {stdout}");
+    }
 }
 
 #[test]
