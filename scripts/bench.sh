@@ -34,6 +34,9 @@ echo "== end-to-end infer on $LFW" >&2
   "$bin" infer -m "$CKPT" --input-directory "$LFW" --out "$OUT/lfw" --no-charts --methods kmeans --quiet \
   >"$OUT/infer_stdout.txt" 2>"$OUT/infer_stderr.txt"
 cat "$OUT/infer_time.txt"
+# The same work in one process, interleaved with the network alone, as medians: one cold
+# run of a 2–3 s command is at the mercy of the machine's ±10 % noise.
+"$bin" bench-infer --folder "$LFW" -m "$CKPT" --rounds 5 | tee "$OUT/infer_rounds.txt"
 
 echo "== projections and clusterers" >&2
 "$bin" bench-cluster --n "$N" --real "$OUT/lfw" | tee "$OUT/cluster.md"

@@ -111,9 +111,10 @@ const AHEAD: usize = 3;
 /// Were the machine busy with other work, nice-19 decoders alone could starve and `infer`
 /// would crawl, so images are claimed one at a time from a shared cursor and, when the
 /// network reaches a batch that is not fully claimed, its own (normal-priority) threads
-/// decode the rest. Nothing a decoder does holds a lock: a preempted nice-19 thread
-/// holding one would stall the network behind it (measured: 0.70 of the network-only
-/// rate beside two busy processes with a shared mutex, 0.x without).
+/// decode the rest; images that a starved decoder still holds after [`STRAGGLER_WAIT`]
+/// are decoded again there. Nothing a decoder does holds a lock, which a preempted
+/// nice-19 thread could keep for long. Beside two busy processes on 2 cores this gives
+/// 0.87 of the network-only rate (0.64–0.70 with the network waiting on starved decoders).
 pub fn decode_ahead(
     paths: &[PathBuf],
     spec: ImageSpec,
