@@ -1,6 +1,6 @@
 //! Embedding extraction: images of a clustering folder → penultimate-layer vectors.
-use std::path::PathBuf;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -169,7 +169,7 @@ pub fn decode_ahead(
             let (data, outcomes) = filling.take(b);
             ahead.taken.store(b + 1, Ordering::Release);
             let first = b * ahead.batch;
-            consume(b, compact(&paths[first..first + ahead.batch_len(b)], spec.len().max(1), data, outcomes))
+            consume(b, compact(&paths[first..first + ahead.batch_len(b)], spec.len(), data, outcomes))
         });
         // Releases decoders waiting at the window, so that the scope can join them.
         ahead.stop.store(true, std::sync::atomic::Ordering::Release);
