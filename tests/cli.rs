@@ -201,3 +201,73 @@ fn a_folder_too_small_to_chart_still_gets_vectors_and_scores() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("no t-SNE chart") && err.contains("at least 4"), "{err}");
 }
+
+/// Every field of `want` (recursively) is in `got` with the same value; fields `got` has
+/// beyond those (added by later work) are not compared.
+fn assert_json_subset(want: &serde_json::Value, got: &serde_json::Value, at: &str) {
+    match (want, got) {
+        (serde_json::Value::Object(w), serde_json::Value::Object(g)) => {
+            for (k, v) in w {
+                let g = g.get(k).unwrap_or_else(|| panic!("{at}.{k} missing"));
+                assert_json_subset(v, g, &format!("{at}.{k}"));
+            }
+        }
+        (serde_json::Value::Array(w), serde_json::Value::Array(g)) => {
+            assert_eq!(w.len(), g.len(), "{at}: length");
+            for (i, (w, g)) in w.iter().zip(g).enumerate() {
+                assert_json_subset(w, g, &format!("{at}[{i}]"));
+            }
+        }
+        _ => assert_eq!(want, got, "{at}"),
+    }
+}
+
+/// The values of a little-endian f32 `.npy` file (after its header).
+fn npy_values(bytes: &[u8]) -> Vec<f32> {
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    bytes[10 + header_len..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Pins behaviour across refactors: the committed tiny checkpoint (tests/fixtures/pin/,
+/// trained by `tests/fixtures/record_pin.sh` with the code before the restructure) and the
+/// pixel baseline turn the committed AT&T folder into the recorded vectors, index,
+/// cluster labels and scores, bit for bit. On a CPU other than the recording one (gemm
+/// picks AVX-512 or FMA kernels at run time, whose sums round differently) the vectors
+/// are held to 1e-4 and the rest is not compared.
+#[test]
+fn the_pinned_checkpoint_gives_the_recorded_vectors_clusters_and_scores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let expected = repo().join("tests/fixtures/pin_expected");
+    let recorded_on_avx512 = std::fs::read_to_string(expected.join("cpu.txt")).unwrap().trim() == "avx512f";
+    #[cfg(target_arch = "x86_64")]
+    let here_avx512 = std::arch::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    let here_avx512 = false;
+    let exact = recorded_on_avx512 == here_avx512;
+    for (run, args) in [
+        ("infer", vec!["infer", "-id", "datasets/att_faces", "-m", "tests/fixtures/pin"]),
+        ("pixels", vec!["pixels", "-id", "datasets/att_faces", "-is", "8"]),
+    ] {
+        let out = tmp.path().join(run);
+        let mut args = args.clone();
+        args.extend(["--out", out.to_str().unwrap(), "--no-charts", "--quiet"]);
+        let o = facemb(&args, &repo());
+        assert!(o.status.success(), "{run}: {}", text(&o));
+        let read = |dir: &Path, f: &str| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{run}/{f}: {e}"));
+        let (want, got) = (read(&expected.join(run), "embeddings.npy"), read(&out, "embeddings.npy"));
+        if exact {
+            assert!(want == got, "{run}: embeddings.npy differs from the recorded one");
+            for f in ["index.csv", "clusters.csv"] {
+                assert_eq!(String::from_utf8(read(&expected.join(run), f)).unwrap(), String::from_utf8(read(&out, f)).unwrap(), "{run}/{f}");
+            }
+            let json = |dir: &Path| serde_json::from_slice::<serde_json::Value>(&read(dir, "scores.json")).unwrap();
+            assert_json_subset(&json(&expected.join(run)), &json(&out), run);
+        } else {
+            eprintln!("{run}: recorded on another CPU kind: vectors compared to 1e-4 only");
+            let (w, g) = (npy_values(&want), npy_values(&got));
+            assert_eq!(w.len(), g.len(), "{run}");
+            let worst = w.iter().zip(&g).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(worst < 1e-4, "{run}: vectors differ by {worst}");
+        }
+    }
+}
