@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 
 /// Registered under plotters' default family so that every default text style finds it.
 const FONT: &str = "sans-serif";
-static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 const SIZE: (u32, u32) = (1000, 800);
 const PANEL: u32 = 420;

@@ -6,6 +6,8 @@
 //! (smooth k-NN distances, fuzzy union) from umap-rs, fed with our exact k-NN graph, and
 //! runs the layout SGD here: umap-rs' own optimiser draws negative samples from an
 //! unseedable thread RNG on several threads at once, so no two runs would agree.
+pub mod tsne;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ndarray::{Array2, ArrayView2, Axis};

@@ -1,6 +1,8 @@
 //! One evaluation path for any N×E matrix (CNN embeddings or the pixel baseline): write
 //! the vectors, cluster them, score the clusters against the folder labels, project to
 //! 2-D and chart. `infer`, `pixels` and `experiment` all go through `evaluate`.
+pub mod metrics;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,7 +14,6 @@ use crate::checkpoint::write_json;
 use crate::cluster;
 use crate::error::{Error, Result};
 use crate::inference::Embeddings;
-use crate::metrics;
 use crate::neighbors::l2_normalize;
 use crate::plot;
 use crate::project::{self, TsneParams, UmapParams};

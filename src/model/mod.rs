@@ -1,5 +1,8 @@
 //! The face / non-face CNN. Its penultimate layer (after the ReLU) is the embedding that
 //! `infer` exports; the last layer is a single logit, sigmoid(logit) = P(face).
+pub mod checkpoint;
+pub mod conv_block;
+
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu};

@@ -1,4 +1,6 @@
 //! Embedding extraction: images of a clustering folder → penultimate-layer vectors.
+pub mod pixels;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
