@@ -80,10 +80,7 @@ fn wgpu_device() -> Result<Device> {
             let why = why.lines().next().unwrap_or(why);
             Err(Error::Invalid(format!("no usable GPU: wgpu found no Vulkan/Metal adapter ({why}); {fallback}")))
         }
-        Err(_) => Err(Error::Invalid(format!(
-            "the GPU (wgpu) did not answer a test sum within {} s; {fallback}",
-            PROBE_TIMEOUT.as_secs()
-        ))),
+        Err(_) => Err(Error::Invalid(format!("the GPU (wgpu) did not answer a test sum within {} s; {fallback}", PROBE_TIMEOUT.as_secs()))),
     }
 }
 

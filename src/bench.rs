@@ -28,7 +28,14 @@ fn sync(device: &Device) -> Result<()> {
 }
 
 /// Times `steps` training steps and `steps` inference batches after `warmup` of each.
-pub fn net_throughput(model: &ModelConfig, device: &Device, train_batch: usize, infer_batch: usize, warmup: usize, steps: usize) -> Result<NetThroughput> {
+pub fn net_throughput(
+    model: &ModelConfig,
+    device: &Device,
+    train_batch: usize,
+    infer_batch: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<NetThroughput> {
     let s = model.image_size;
     let ad = device.clone().autodiff();
     let mut net = model.init(&ad)?;
@@ -50,9 +57,8 @@ pub fn net_throughput(model: &ModelConfig, device: &Device, train_batch: usize, 
     }
     let net = net.valid();
     // A fresh batch per step, made before the clock starts, so no backend can reuse work.
-    let inputs: Vec<Tensor<4>> = (0..warmup + steps)
-        .map(|_| Tensor::<4>::random([infer_batch, model.in_channels, s, s], Distribution::Default, device))
-        .collect();
+    let inputs: Vec<Tensor<4>> =
+        (0..warmup + steps).map(|_| Tensor::<4>::random([infer_batch, model.in_channels, s, s], Distribution::Default, device)).collect();
     sync(device)?;
     let mut infer_secs = 0.0;
     for (step, x) in inputs.into_iter().enumerate() {
@@ -108,9 +114,8 @@ pub const ALGORITHMS: [&str; 5] = ["tsne", "umap", "dbscan", "kmeans", "cw"];
 /// parameters `speed.py` gives its peers: DBSCAN min_samples 5 and CW at the same radius.
 pub fn algorithms(x: ArrayView2<f32>, labels: &[usize], data: &str, eps: f32, k: usize, skip: &[String]) -> Result<Vec<Timing>> {
     use crate::{cluster, metrics, project, tsne::trustworthiness};
-    let trust = |y: &Array2<f32>| {
-        trustworthiness(x, y.view(), 10).map_or("trustworthiness –".into(), |t| format!("trustworthiness {t:.4}"))
-    };
+    let trust =
+        |y: &Array2<f32>| trustworthiness(x, y.view(), 10).map_or("trustworthiness –".into(), |t| format!("trustworthiness {t:.4}"));
     let n = x.nrows();
     let mut rows = Vec::new();
     let mut row = |method: &str, secs: f64, note: String| {

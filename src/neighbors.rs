@@ -98,10 +98,8 @@ mod tests {
         let x = ndarray::Array2::from_shape_fn((n, 5), |_| rng.random_range(-1.0f32..1.0));
         let (idx, dist) = knn(x.view(), 7);
         for i in (0..n).step_by(97).chain([n - 1]) {
-            let mut all: Vec<(f32, usize)> = (0..n)
-                .filter(|&j| j != i)
-                .map(|j| ((&x.row(i) - &x.row(j)).mapv(|v| v * v).sum(), j))
-                .collect();
+            let mut all: Vec<(f32, usize)> =
+                (0..n).filter(|&j| j != i).map(|j| ((&x.row(i) - &x.row(j)).mapv(|v| v * v).sum(), j)).collect();
             all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             let want: Vec<usize> = all[..7].iter().map(|a| a.1).collect();
             assert_eq!(idx[i], want, "row {i}");

@@ -39,8 +39,20 @@ fn train_infer_and_pixels_end_to_end() {
     std::os::unix::fs::symlink(repo().join("configs"), t.join("configs")).unwrap();
     let o = facemb(
         &[
-            "train", "--config", "configs/default.toml", "--epochs", "1",
-            "--max-per-class", "40", "--embedding-size", "24", "--name", "tiny", "--out", "ck", "--quiet",
+            "train",
+            "--config",
+            "configs/default.toml",
+            "--epochs",
+            "1",
+            "--max-per-class",
+            "40",
+            "--embedding-size",
+            "24",
+            "--name",
+            "tiny",
+            "--out",
+            "ck",
+            "--quiet",
         ],
         t,
     );
@@ -56,7 +68,22 @@ fn train_infer_and_pixels_end_to_end() {
     let folder = att_subset(t, 4);
     // The Python tool's spelling: -id, -m, -e, -os, -ou.
     let o = facemb(
-        &["infer", "-id", folder.to_str().unwrap(), "-m", "ck/tiny/model.bpk", "-e", "24", "-os", "ts", "-ou", "um", "--out", "inf", "--quiet"],
+        &[
+            "infer",
+            "-id",
+            folder.to_str().unwrap(),
+            "-m",
+            "ck/tiny/model.bpk",
+            "-e",
+            "24",
+            "-os",
+            "ts",
+            "-ou",
+            "um",
+            "--out",
+            "inf",
+            "--quiet",
+        ],
         t,
     );
     assert!(o.status.success(), "infer failed: {}", text(&o));
@@ -258,7 +285,11 @@ fn the_pinned_checkpoint_gives_the_recorded_vectors_clusters_and_scores() {
         if exact {
             assert!(want == got, "{run}: embeddings.npy differs from the recorded one");
             for f in ["index.csv", "clusters.csv"] {
-                assert_eq!(String::from_utf8(read(&expected.join(run), f)).unwrap(), String::from_utf8(read(&out, f)).unwrap(), "{run}/{f}");
+                assert_eq!(
+                    String::from_utf8(read(&expected.join(run), f)).unwrap(),
+                    String::from_utf8(read(&out, f)).unwrap(),
+                    "{run}/{f}"
+                );
             }
             let json = |dir: &Path| serde_json::from_slice::<serde_json::Value>(&read(dir, "scores.json")).unwrap();
             assert_json_subset(&json(&expected.join(run)), &json(&out), run);

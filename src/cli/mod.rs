@@ -329,10 +329,7 @@ fn train(a: TrainArgs) -> Result<()> {
 }
 
 fn folder_name(p: &Path) -> String {
-    p.canonicalize()
-        .ok()
-        .and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "folder".into())
+    p.canonicalize().ok().and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "folder".into())
 }
 
 fn scan(dir: &Path) -> Result<IdentityFolder> {
@@ -358,9 +355,8 @@ fn infer(a: InferArgs) -> Result<()> {
     eprintln!("embedded {} images in {secs:.1} s ({:.0} img/s, decoding included)", emb.paths.len(), emb.paths.len() as f64 / secs);
     report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);
     let model_dir = checkpoint::resolve_dir(&a.model);
-    let out = a.out.out.clone().unwrap_or_else(|| {
-        PathBuf::from("results").join(folder_name(&model_dir)).join(folder_name(&a.input_directory))
-    });
+    let out =
+        a.out.out.clone().unwrap_or_else(|| PathBuf::from("results").join(folder_name(&model_dir)).join(folder_name(&a.input_directory)));
     let source = format!("cnn {}", model_dir.display());
     let scores = report::evaluate(&emb, &source, &a.input_directory, &a.eval.options(&a.out), &out)?;
     println!("{}\noutputs in {}", report::table(&scores), out.display());
@@ -371,9 +367,11 @@ fn pixels(a: PixelArgs) -> Result<()> {
     let folder = scan(&a.input_directory)?;
     let emb = pixel_embeddings(&folder, a.image_size, !a.quiet)?;
     report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);
-    let out = a.out.out.clone().unwrap_or_else(|| {
-        PathBuf::from("results").join(format!("pixels-{}", a.image_size)).join(folder_name(&a.input_directory))
-    });
+    let out = a
+        .out
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("results").join(format!("pixels-{}", a.image_size)).join(folder_name(&a.input_directory)));
     let source = format!("pixels {0}x{0}", a.image_size);
     let scores = report::evaluate(&emb, &source, &a.input_directory, &a.eval.options(&a.out), &out)?;
     println!("{}\noutputs in {}", report::table(&scores), out.display());
@@ -408,7 +406,14 @@ fn bench(a: BenchArgs) -> Result<()> {
     let r = crate::bench::net_throughput(&model, &device, a.train_batch, a.infer_batch, a.warmup, a.steps)?;
     println!(
         "backend {}{} channels {:?} E {}: train {:.0} img/s (batch {}), inference {:.0} img/s (batch {})",
-        a.run.backend, if a.unfused { " (unfused conv)" } else { "" }, r.channels, r.embedding_size, r.train_images_per_sec, r.train_batch, r.infer_images_per_sec, r.infer_batch
+        a.run.backend,
+        if a.unfused { " (unfused conv)" } else { "" },
+        r.channels,
+        r.embedding_size,
+        r.train_images_per_sec,
+        r.train_batch,
+        r.infer_images_per_sec,
+        r.infer_batch
     );
     Ok(())
 }
@@ -448,7 +453,12 @@ fn bench_infer(a: BenchInferArgs) -> Result<()> {
     let s = decode_stages(&folder.paths, spec);
     println!(
         "decode stages, 1 thread, {} images: read {:.3} + decode {:.3} + resize {:.3} + to float {:.3} = {:.3} ms/img",
-        s.images, s.read_ms, s.decode_ms, s.resize_ms, s.to_float_ms, s.total_ms()
+        s.images,
+        s.read_ms,
+        s.decode_ms,
+        s.resize_ms,
+        s.to_float_ms,
+        s.total_ms()
     );
     let r = infer_rounds(&model, spec, &folder, &device, a.batch_size, a.rounds)?;
     let show = |v: &[f64]| {

@@ -34,11 +34,7 @@ const SCAN_STEP: f64 = 0.05;
 const CW_SCAN_MIN_SAMPLES: usize = 5;
 
 fn check_finite(x: ArrayView2<f32>) -> Result<()> {
-    if x.iter().all(|v| v.is_finite()) {
-        Ok(())
-    } else {
-        Err(Error::Invalid("embeddings contain NaN or infinite values".into()))
-    }
+    if x.iter().all(|v| v.is_finite()) { Ok(()) } else { Err(Error::Invalid("embeddings contain NaN or infinite values".into())) }
 }
 
 fn check_columns(x: ArrayView2<f32>) -> Result<()> {
@@ -267,9 +263,7 @@ pub fn chinese_whispers(x: ArrayView2<f32>, threshold: f32, seed: u64) -> Result
     check_columns(x)?;
     check_finite(x)?;
     if !(threshold.is_finite() && threshold >= 0.0) {
-        return Err(Error::Invalid(format!(
-            "chinese whispers threshold must be a non-negative number, got {threshold}"
-        )));
+        return Err(Error::Invalid(format!("chinese whispers threshold must be a non-negative number, got {threshold}")));
     }
     let n = x.nrows();
     let (idx, dist) = knn(x, GRAPH_NEIGHBOURS);

@@ -91,8 +91,8 @@ pub fn embed_folder_with(
     if paths.is_empty() {
         return Err(Error::Data { path: folder.root.clone(), reason: "none of the images could be read".into() });
     }
-    let matrix = Array2::from_shape_vec((paths.len(), dim), rows)
-        .map_err(|e| Error::Compute { what: "embedding matrix", reason: e.to_string() })?;
+    let matrix =
+        Array2::from_shape_vec((paths.len(), dim), rows).map_err(|e| Error::Compute { what: "embedding matrix", reason: e.to_string() })?;
     Ok(Embeddings { matrix, paths, identity, names: folder.names.clone(), p_face: has_p.then_some(p_face), skipped })
 }
 
@@ -298,7 +298,14 @@ fn lowest_priority() {
 }
 
 /// Embeds every image of `folder` with the network: ReLU'd penultimate layer + P(face).
-pub fn embed_folder(model: &FaceNet, spec: ImageSpec, folder: &IdentityFolder, device: &Device, batch_size: usize, progress: bool) -> Result<Embeddings> {
+pub fn embed_folder(
+    model: &FaceNet,
+    spec: ImageSpec,
+    folder: &IdentityFolder,
+    device: &Device,
+    batch_size: usize,
+    progress: bool,
+) -> Result<Embeddings> {
     let dim = model_dim(model, spec, device)?;
     embed_folder_with(folder, spec, batch_size, dim, progress, |data, n| {
         let (e, p) = embed_batch(model, spec, device, data, n)?;
@@ -338,7 +345,9 @@ mod tests {
         for person in people.iter().take(4) {
             paths.extend(std::fs::read_dir(person).unwrap().map(|e| e.unwrap().path()));
         }
-        for (at, name, bytes) in [(0, "empty.png", &b""[..]), (7, "fake.jpg", &b"\xFF\xD8\xFFnot really"[..]), (15, "text.png", &b"hello"[..])] {
+        for (at, name, bytes) in
+            [(0, "empty.png", &b""[..]), (7, "fake.jpg", &b"\xFF\xD8\xFFnot really"[..]), (15, "text.png", &b"hello"[..])]
+        {
             let p = tmp.join(name);
             std::fs::write(&p, bytes).unwrap();
             paths.insert(at, p);

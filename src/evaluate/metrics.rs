@@ -188,8 +188,7 @@ pub fn silhouette(x: ArrayView2<f32>, pred: &[i64]) -> Option<f64> {
                 }
             }
             let a = sums[own] / (size[own] - 1) as f64;
-            let b =
-                (0..n_clusters).filter(|&c| c != own).map(|c| sums[c] / size[c] as f64).fold(f64::INFINITY, f64::min);
+            let b = (0..n_clusters).filter(|&c| c != own).map(|c| sums[c] / size[c] as f64).fold(f64::INFINITY, f64::min);
             let m = a.max(b);
             if m > 0.0 { (b - a) / m } else { 0.0 }
         })
@@ -250,7 +249,6 @@ mod tests {
     use super::*;
     use ndarray::array;
 
-
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9
     }
@@ -275,11 +273,7 @@ mod tests {
     fn ari_and_nmi_match_sklearn() {
         for &(t, p, ari, nmi) in SKLEARN {
             assert!(close(adjusted_rand_index(t, p), ari), "ARI {t:?} {p:?}: {} vs {ari}", adjusted_rand_index(t, p));
-            assert!(
-                close(normalized_mutual_info(t, p), nmi),
-                "NMI {t:?} {p:?}: {} vs {nmi}",
-                normalized_mutual_info(t, p)
-            );
+            assert!(close(normalized_mutual_info(t, p), nmi), "NMI {t:?} {p:?}: {} vs {nmi}", normalized_mutual_info(t, p));
         }
     }
 

@@ -149,8 +149,7 @@ fn run_method(m: Method, x: ArrayView2<f32>, opts: &EvalOptions, n_identities: u
 /// row's identity index (index.csv), identities numbered in order of first appearance.
 pub fn read_embeddings(dir: &Path) -> Result<(Array2<f32>, Vec<usize>)> {
     let npy = dir.join("embeddings.npy");
-    let matrix: Array2<f32> =
-        ndarray_npy::read_npy(&npy).map_err(|e| Error::Data { path: npy.clone(), reason: e.to_string() })?;
+    let matrix: Array2<f32> = ndarray_npy::read_npy(&npy).map_err(|e| Error::Data { path: npy.clone(), reason: e.to_string() })?;
     let csv = dir.join("index.csv");
     let text = std::fs::read_to_string(&csv).map_err(|e| Error::io(&csv, e))?;
     let bad = |reason: String| Error::Data { path: csv.clone(), reason };
@@ -293,7 +292,11 @@ pub fn table(s: &Scores) -> String {
         if s.normalized { ", L2-normalised" } else { "" },
         if s.skipped_files > 0 { format!(", {} files skipped", s.skipped_files) } else { String::new() }
     );
-    let _ = writeln!(out, "{:<17} {:>8} {:>6} {:>6} {:>6} {:>6} {:>10}  params", "method", "clusters", "noise", "ARI", "NMI", "purity", "silhouette");
+    let _ = writeln!(
+        out,
+        "{:<17} {:>8} {:>6} {:>6} {:>6} {:>6} {:>10}  params",
+        "method", "clusters", "noise", "ARI", "NMI", "purity", "silhouette"
+    );
     for m in &s.methods {
         let _ = writeln!(
             out,

@@ -192,8 +192,7 @@ fn evaluation_key(exp: &ExperimentConfig, folders: &[IdentityFolder]) -> String 
     let folders: Vec<(String, usize, usize)> =
         folders.iter().map(|f| (f.root.display().to_string(), f.names.len(), f.paths.len())).collect();
     let methods: Vec<&str> = exp.methods.iter().map(|m| m.name()).collect();
-    serde_json::json!({ "folders": folders, "methods": methods, "normalize": exp.normalize, "umap_grid": exp.umap_grid })
-        .to_string()
+    serde_json::json!({ "folders": folders, "methods": methods, "normalize": exp.normalize, "umap_grid": exp.umap_grid }).to_string()
 }
 
 fn load_record(path: &Path, cfg: &RunConfig, key: &str) -> Option<RunRecord> {
@@ -265,14 +264,19 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
             }
         };
         pb.inc(1);
-        say(&pb, opts.progress, format!(
-            "E={size:<5} seed {seed}: val acc {}, {:.0} s{}",
-            metrics.final_val_accuracy().map_or("-".into(), |a| format!("{a:.4}")),
-            metrics.total_seconds,
-            if reused { " (reused checkpoint)" } else { "" }
-        ));
+        say(
+            &pb,
+            opts.progress,
+            format!(
+                "E={size:<5} seed {seed}: val acc {}, {:.0} s{}",
+                metrics.final_val_accuracy().map_or("-".into(), |a| format!("{a:.4}")),
+                metrics.total_seconds,
+                if reused { " (reused checkpoint)" } else { "" }
+            ),
+        );
         backends.insert(metrics.backend.clone());
-        let mut record = RunRecord { config: cfg.clone(), evaluation: key.clone(), metrics: metrics.clone(), rows: Vec::new(), umap: Vec::new() };
+        let mut record =
+            RunRecord { config: cfg.clone(), evaluation: key.clone(), metrics: metrics.clone(), rows: Vec::new(), umap: Vec::new() };
         for (fi, folder) in folders.iter().enumerate() {
             pb.set_message(format!("run {}/{runs}: evaluate E={size} seed {seed} on {}", r + 1, folder_label(&folder.root)));
             let t = Instant::now();
@@ -475,9 +479,13 @@ fn charts(exp: &ExperimentConfig, rows: &[ResultRow], out: &Path) -> Result<()> 
         metric_chart(format!("ari_{name}.png"), format!("{name}: ARI vs embedding size"), "ARI", name, &|r| r.ari)?;
     }
     if let Some(m) = exp.methods.first() {
-        metric_chart("one_nn.png".into(), "leave-one-out 1-NN identity accuracy vs embedding size".into(), "1-NN accuracy", m.name(), &|r| {
-            r.one_nn
-        })?;
+        metric_chart(
+            "one_nn.png".into(),
+            "leave-one-out 1-NN identity accuracy vs embedding size".into(),
+            "1-NN accuracy",
+            m.name(),
+            &|r| r.one_nn,
+        )?;
     }
     Ok(())
 }

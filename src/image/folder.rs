@@ -36,9 +36,7 @@ pub struct Skipped {
 }
 
 pub fn is_image_path(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Decoded images: the flat CHW data of those that decoded, the positions (into the
@@ -250,7 +248,10 @@ impl IdentitySet {
         }
         people.retain(|p| p.len() >= 2);
         if people.len() < 2 {
-            return Err(Error::Data { path: root.to_path_buf(), reason: "need at least 2 people with 2 or more readable images each".into() });
+            return Err(Error::Data {
+                path: root.to_path_buf(),
+                reason: "need at least 2 people with 2 or more readable images each".into(),
+            });
         }
         Ok(IdentitySet { spec, images, people, skipped })
     }

@@ -29,10 +29,7 @@ pub fn save<M: Serialize>(dir: &Path, model: &FaceNet, config: &RunConfig, metri
     let tmp = parent.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    model
-        .clone()
-        .save_file(tmp.join(MODEL_FILE))
-        .map_err(|e| Error::Checkpoint { path: tmp.join(MODEL_FILE), reason: e.to_string() })?;
+    model.clone().save_file(tmp.join(MODEL_FILE)).map_err(|e| Error::Checkpoint { path: tmp.join(MODEL_FILE), reason: e.to_string() })?;
     write_json(&tmp.join(CONFIG_FILE), config)?;
     write_json(&tmp.join(METRICS_FILE), metrics)?;
     // Move the previous checkpoint aside only once the new one is complete.
@@ -59,8 +56,8 @@ pub fn load_config(path: &Path) -> Result<RunConfig> {
     }
     let text = std::fs::read_to_string(&cfg_path)
         .map_err(|e| Error::Checkpoint { path: cfg_path.clone(), reason: format!("cannot read config ({e})") })?;
-    let cfg: RunConfig = serde_json::from_str(&text)
-        .map_err(|e| Error::Checkpoint { path: cfg_path.clone(), reason: format!("invalid config ({e})") })?;
+    let cfg: RunConfig =
+        serde_json::from_str(&text).map_err(|e| Error::Checkpoint { path: cfg_path.clone(), reason: format!("invalid config ({e})") })?;
     cfg.validate().map_err(|e| Error::Checkpoint { path: cfg_path, reason: e.to_string() })?;
     Ok(cfg)
 }

@@ -63,11 +63,7 @@ pub fn forward(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
     if !FUSED.load(Ordering::Relaxed) {
         return unfused(x, weight, bias);
     }
-    Tensor::from_dispatch(<Dispatch as ConvBlockOps>::conv3x3_relu_pool(
-        x.into_dispatch(),
-        weight.into_dispatch(),
-        bias.into_dispatch(),
-    ))
+    Tensor::from_dispatch(<Dispatch as ConvBlockOps>::conv3x3_relu_pool(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
 }
 
 /// The block from burn's tensor API, whatever the device: the "before" of the benchmark and
@@ -140,9 +136,7 @@ impl<C: CheckpointStrategy> ConvBlockOps for Autodiff<Flex, C> {
         let (out, winners) = kernel_forward(f32s(&xp), f32s(&wp), f32s(&bp), geometry);
         let out = geometry.output(out);
         match prep {
-            OpsKind::Tracked(prep) => {
-                prep.finish(Saved { x: xp, weight: wp, winners: Arc::new(winners), geometry }, out)
-            }
+            OpsKind::Tracked(prep) => prep.finish(Saved { x: xp, weight: wp, winners: Arc::new(winners), geometry }, out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }
@@ -310,50 +304,55 @@ pub fn kernel_forward(x: &[f32], weight: &[f32], bias: &[f32], g: Geometry) -> (
     let (img_in, img_out) = (g.cin * hw, g.cout * ho * wo);
     let mut out = vec![0.0f32; g.batch * img_out];
     let mut winners = vec![DEAD; g.batch * img_out];
-    out.par_chunks_mut(img_out.max(1))
-        .zip(winners.par_chunks_mut(img_out.max(1)))
-        .enumerate()
-        .for_each_init(
-            || (vec![0.0f32; k * hw], vec![0.0f32; g.cout * hw]),
-            |(col, y), (b, (out, win))| {
-                im2col(&x[b * img_in..(b + 1) * img_in], g, col);
-                sgemm((g.cout, hw, k), y, false, weight, (1, k), col, (1, hw));
-                for o in 0..g.cout {
-                    let plane = &y[o * hw..(o + 1) * hw];
-                    for py in 0..ho {
-                        let (r0, r1) = (&plane[2 * py * g.w..], &plane[(2 * py + 1) * g.w..]);
-                        for px in 0..wo {
-                            let quad = [r0[2 * px], r0[2 * px + 1], r1[2 * px], r1[2 * px + 1]];
-                            let (mut best, mut at) = (quad[0], 0u8);
-                            for (i, &v) in quad.iter().enumerate().skip(1) {
-                                if v > best {
-                                    (best, at) = (v, i as u8);
-                                }
+    out.par_chunks_mut(img_out.max(1)).zip(winners.par_chunks_mut(img_out.max(1))).enumerate().for_each_init(
+        || (vec![0.0f32; k * hw], vec![0.0f32; g.cout * hw]),
+        |(col, y), (b, (out, win))| {
+            im2col(&x[b * img_in..(b + 1) * img_in], g, col);
+            sgemm((g.cout, hw, k), y, false, weight, (1, k), col, (1, hw));
+            for o in 0..g.cout {
+                let plane = &y[o * hw..(o + 1) * hw];
+                for py in 0..ho {
+                    let (r0, r1) = (&plane[2 * py * g.w..], &plane[(2 * py + 1) * g.w..]);
+                    for px in 0..wo {
+                        let quad = [r0[2 * px], r0[2 * px + 1], r1[2 * px], r1[2 * px + 1]];
+                        let (mut best, mut at) = (quad[0], 0u8);
+                        for (i, &v) in quad.iter().enumerate().skip(1) {
+                            if v > best {
+                                (best, at) = (v, i as u8);
                             }
-                            let v = best + bias[o];
-                            let i = o * ho * wo + py * wo + px;
-                            if v > 0.0 {
-                                out[i] = v;
-                                win[i] = at;
-                            }
+                        }
+                        let v = best + bias[o];
+                        let i = o * ho * wo + py * wo + px;
+                        if v > 0.0 {
+                            out[i] = v;
+                            win[i] = at;
                         }
                     }
                 }
-            },
-        );
+            }
+        },
+    );
     (out, winners)
 }
 
 /// Gradients of the block: `(dx, dweight, dbias)` from the gradient of its pooled output;
 /// `dx` only when `need_dx` (the first block's input is the image and needs none).
-pub fn kernel_backward(x: &[f32], weight: &[f32], winners: &[u8], grad: &[f32], g: Geometry, need_dx: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+pub fn kernel_backward(
+    x: &[f32],
+    weight: &[f32],
+    winners: &[u8],
+    grad: &[f32],
+    g: Geometry,
+    need_dx: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let (ho, wo, hw, k) = (g.ho(), g.wo(), g.hw(), g.k());
     let (img_in, img_out) = (g.cin * hw, g.cout * ho * wo);
     let mut dx = if need_dx { vec![0.0f32; g.batch * img_in] } else { Vec::new() };
     // Contiguous runs of images, one per thread, so each thread sums its own weight gradient.
     let per = g.batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
     let runs: Vec<std::ops::Range<usize>> = (0..g.batch).step_by(per).map(|s| s..(s + per).min(g.batch)).collect();
-    let mut dx_runs: Vec<&mut [f32]> = if need_dx { dx.chunks_mut(per * img_in).collect() } else { runs.iter().map(|_| &mut [][..]).collect() };
+    let mut dx_runs: Vec<&mut [f32]> =
+        if need_dx { dx.chunks_mut(per * img_in).collect() } else { runs.iter().map(|_| &mut [][..]).collect() };
     let partials: Vec<(Vec<f32>, Vec<f32>)> = runs
         .par_iter()
         .zip(dx_runs.par_iter_mut())

@@ -42,11 +42,7 @@ impl ModelConfig {
             return bad(format!("in_channels must be 1 (grey) or 3 (RGB), got {}", self.in_channels));
         }
         if self.feature_side() == 0 {
-            return bad(format!(
-                "image_size {} is too small for {} pooling blocks",
-                self.image_size,
-                self.channels.len()
-            ));
+            return bad(format!("image_size {} is too small for {} pooling blocks", self.image_size, self.channels.len()));
         }
         Ok(())
     }
@@ -62,9 +58,7 @@ impl ModelConfig {
         let mut in_ch = self.in_channels;
         for &out_ch in &self.channels {
             blocks.push(ConvBlock {
-                conv: Conv2dConfig::new([in_ch, out_ch], [3, 3])
-                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                    .init(device),
+                conv: Conv2dConfig::new([in_ch, out_ch], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device),
                 pool: MaxPool2dConfig::new([2, 2]).init(),
                 relu: Relu::new(),
             });

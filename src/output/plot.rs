@@ -56,20 +56,10 @@ pub struct Series {
 
 /// 2-D scatter: one colour per identity; legend when identities ≤ 20 (else none, and
 /// say "N identities" in the caption); title given. `names[label]` names an identity.
-pub fn scatter_png(
-    path: &Path,
-    points: ArrayView2<f32>,
-    labels: &[usize],
-    names: &[String],
-    title: &str,
-) -> Result<()> {
+pub fn scatter_png(path: &Path, points: ArrayView2<f32>, labels: &[usize], names: &[String], title: &str) -> Result<()> {
     check_points(path, points, labels)?;
     let ids = identities(labels);
-    let caption = if ids.len() > MAX_LEGEND {
-        format!("{title} ({} identities)", ids.len())
-    } else {
-        title.to_string()
-    };
+    let caption = if ids.len() > MAX_LEGEND { format!("{title} ({} identities)", ids.len()) } else { title.to_string() };
     let draw = || -> DrawResult {
         let root = canvas(path, SIZE)?;
         let body = root.margin(10, 0, 0, 0).titled(&caption, (FONT, 26))?;
@@ -89,10 +79,7 @@ pub fn scatter_png(
             .margin(15)
             .x_label_area_size(35)
             .y_label_area_size(55)
-            .build_cartesian_2d(
-                padded_range(points.column(0)),
-                padded_range(points.column(1)),
-            )?;
+            .build_cartesian_2d(padded_range(points.column(0)), padded_range(points.column(1)))?;
         light_mesh(&mut chart, 14)?;
         let radius = if points.nrows() > 5000 { 2 } else { 3 };
         draw_identities(&mut chart, points, labels, &ids, radius)?;
@@ -120,19 +107,11 @@ pub fn line_chart_png(
     if log2_x && series.iter().flat_map(|s| &s.points).any(|p| p.0 <= 0.0) {
         return Err(fail("x values must be positive on a log2 axis"));
     }
-    let xs: Vec<f64> = series
-        .iter()
-        .flat_map(|s| s.points.iter().filter(finite))
-        .map(|p| to_x(p.0))
-        .collect();
+    let xs: Vec<f64> = series.iter().flat_map(|s| s.points.iter().filter(finite)).map(|p| to_x(p.0)).collect();
     if xs.is_empty() {
         return Err(fail("no finite points to draw"));
     }
-    let mut ys: Vec<f64> = dashed
-        .iter()
-        .map(|d| d.1)
-        .filter(|y| y.is_finite())
-        .collect();
+    let mut ys: Vec<f64> = dashed.iter().map(|d| d.1).filter(|y| y.is_finite()).collect();
     for &(_, mean, spread) in series.iter().flat_map(|s| s.points.iter().filter(finite)) {
         let spread = error_bar(spread);
         ys.extend([mean - spread, mean + spread]);
@@ -148,12 +127,7 @@ pub fn line_chart_png(
             .iter()
             .enumerate()
             .map(|(i, s)| (s.name.clone(), Key::Line(colour(i))))
-            .chain(
-                dashed
-                    .iter()
-                    .enumerate()
-                    .map(|(j, d)| (d.0.clone(), Key::Dashed(colour(series.len() + j)))),
-            )
+            .chain(dashed.iter().enumerate().map(|(j, d)| (d.0.clone(), Key::Dashed(colour(series.len() + j)))))
             .collect();
         let plot = with_legend(&body, &legend)?;
         let mut chart = ChartBuilder::on(&plot)
@@ -174,32 +148,21 @@ pub fn line_chart_png(
         if log2_x {
             // One tick per power of two: a nicer step than 1 would land between them.
             let powers = (x_range.end.floor() - x_range.start.ceil()) as usize + 1;
-            mesh.x_labels(powers.clamp(2, 12))
-                .x_label_formatter(&pow2_label);
+            mesh.x_labels(powers.clamp(2, 12)).x_label_formatter(&pow2_label);
         }
         mesh.draw()?;
 
         for (i, s) in series.iter().enumerate() {
             let style = colour(i).stroke_width(2);
-            let mut pts: Vec<(f64, f64, f64)> = s
-                .points
-                .iter()
-                .filter(finite)
-                .map(|&(x, m, sp)| (to_x(x), m, error_bar(sp)))
-                .collect();
+            let mut pts: Vec<(f64, f64, f64)> = s.points.iter().filter(finite).map(|&(x, m, sp)| (to_x(x), m, error_bar(sp))).collect();
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
             chart.draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), style))?;
-            chart.draw_series(
-                pts.iter()
-                    .map(|p| Circle::new((p.0, p.1), 4, colour(i).filled())),
-            )?;
+            chart.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 4, colour(i).filled())))?;
             for &(x, m, sp) in pts.iter().filter(|p| p.2 > 0.0) {
                 chart.draw_series([PathElement::new(vec![(x, m - sp), (x, m + sp)], style)])?;
                 // Caps a fixed number of pixels wide, whatever the axis scale.
                 for y in [m - sp, m + sp] {
-                    chart
-                        .draw_series([EmptyElement::at((x, y))
-                            + PathElement::new(vec![(-5, 0), (5, 0)], style)])?;
+                    chart.draw_series([EmptyElement::at((x, y)) + PathElement::new(vec![(-5, 0), (5, 0)], style)])?;
                 }
             }
         }
@@ -216,11 +179,7 @@ pub fn line_chart_png(
 
 /// Grid of small scatter plots (e.g. one UMAP per embedding size), each panel with its
 /// own caption; `labels` colour the rows of every panel the same way.
-pub fn scatter_grid_png(
-    path: &Path,
-    panels: &[(String, Array2<f32>)],
-    labels: &[usize],
-) -> Result<()> {
+pub fn scatter_grid_png(path: &Path, panels: &[(String, Array2<f32>)], labels: &[usize]) -> Result<()> {
     if panels.is_empty() {
         return Err(plot_error(path, "no panels to draw"));
     }
@@ -231,20 +190,13 @@ pub fn scatter_grid_png(
     let (rows, cols) = grid_shape(panels.len());
     let draw = || -> DrawResult {
         let root = canvas(path, (cols * PANEL, rows * PANEL))?;
-        for (area, (caption, points)) in root
-            .split_evenly((rows as usize, cols as usize))
-            .iter()
-            .zip(panels)
-        {
+        for (area, (caption, points)) in root.split_evenly((rows as usize, cols as usize)).iter().zip(panels) {
             let mut chart = ChartBuilder::on(area)
                 .caption(caption, (FONT, 18))
                 .margin(10)
                 .x_label_area_size(25)
                 .y_label_area_size(40)
-                .build_cartesian_2d(
-                    padded_range(points.column(0)),
-                    padded_range(points.column(1)),
-                )?;
+                .build_cartesian_2d(padded_range(points.column(0)), padded_range(points.column(1)))?;
             light_mesh(&mut chart, 11)?;
             draw_identities(&mut chart, points.view(), labels, &ids, 2)?;
         }
@@ -254,8 +206,7 @@ pub fn scatter_grid_png(
     draw().map_err(|e| plot_error(path, e))
 }
 
-type Chart<'a, 'b> =
-    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 type DrawResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
@@ -268,9 +219,7 @@ enum Key {
 
 fn canvas(path: &Path, size: (u32, u32)) -> DrawResult<Area<'_>> {
     static FONT_OK: OnceLock<bool> = OnceLock::new();
-    let registered = FONT_OK.get_or_init(|| {
-        plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok()
-    });
+    let registered = FONT_OK.get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok());
     if !registered {
         return Err("the bundled font does not parse".into());
     }
@@ -308,10 +257,7 @@ fn with_legend<'a>(area: &Area<'a>, entries: &[(String, Key)]) -> DrawResult<Are
             }
             Key::Dashed(c) => {
                 for x in [2, 12, 22] {
-                    legend.draw(&PathElement::new(
-                        vec![(x, y), (x + 6, y)],
-                        c.stroke_width(2),
-                    ))?;
+                    legend.draw(&PathElement::new(vec![(x, y), (x + 6, y)], c.stroke_width(2)))?;
                 }
             }
         }
@@ -333,13 +279,7 @@ fn light_mesh(chart: &mut Chart<'_, '_>, font_size: u32) -> DrawResult {
 
 /// Each identity as one series, coloured by its rank among the distinct labels; past 20
 /// the colours repeat with another marker shape.
-fn draw_identities(
-    chart: &mut Chart<'_, '_>,
-    points: ArrayView2<f32>,
-    labels: &[usize],
-    ids: &[usize],
-    r: i32,
-) -> DrawResult {
+fn draw_identities(chart: &mut Chart<'_, '_>, points: ArrayView2<f32>, labels: &[usize], ids: &[usize], r: i32) -> DrawResult {
     let mut groups: Vec<Vec<(f64, f64)>> = vec![Vec::new(); ids.len()];
     for (p, label) in points.rows().into_iter().zip(labels) {
         let (x, y) = (f64::from(p[0]), f64::from(p[1]));
@@ -358,9 +298,7 @@ fn draw_identities(
         match (rank / PALETTE.len()) % 4 {
             0 => chart.draw_series(pts.map(|p| Circle::new(p, r, style)))?,
             1 => chart.draw_series(pts.map(|p| TriangleMarker::new(p, r + 1, style)))?,
-            2 => chart.draw_series(
-                pts.map(|p| EmptyElement::at(p) + Rectangle::new([(-r, -r), (r, r)], style)),
-            )?,
+            2 => chart.draw_series(pts.map(|p| EmptyElement::at(p) + Rectangle::new([(-r, -r), (r, r)], style)))?,
             _ => chart.draw_series(pts.map(|p| Cross::new(p, r, colour.stroke_width(2))))?,
         };
     }
@@ -369,16 +307,10 @@ fn draw_identities(
 
 fn check_points(path: &Path, points: ArrayView2<f32>, labels: &[usize]) -> Result<()> {
     if points.ncols() != 2 {
-        return Err(plot_error(
-            path,
-            format!("points have {} columns, not 2", points.ncols()),
-        ));
+        return Err(plot_error(path, format!("points have {} columns, not 2", points.ncols())));
     }
     if points.nrows() != labels.len() {
-        return Err(plot_error(
-            path,
-            format!("{} points but {} labels", points.nrows(), labels.len()),
-        ));
+        return Err(plot_error(path, format!("{} points but {} labels", points.nrows(), labels.len())));
     }
     Ok(())
 }
@@ -403,11 +335,7 @@ fn padded_range(values: ndarray::ArrayView1<f32>) -> std::ops::Range<f64> {
 
 /// (min, max) of the finite values; (0, 0) when there are none.
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
+    let (lo, hi) = values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if lo <= hi { (lo, hi) } else { (0.0, 0.0) }
 }
 
@@ -418,20 +346,12 @@ fn pad((lo, hi): (f64, f64), frac: f64) -> std::ops::Range<f64> {
 }
 
 fn error_bar(spread: f64) -> f64 {
-    if spread.is_finite() {
-        spread.abs()
-    } else {
-        0.0
-    }
+    if spread.is_finite() { spread.abs() } else { 0.0 }
 }
 
 /// An x tick on a log2 axis: integers plainly, fractions to three significant digits.
 fn tick_label(v: f64) -> String {
-    if (v - v.round()).abs() < 1e-6 * v.abs().max(1.0) {
-        format!("{}", v.round())
-    } else {
-        format!("{v:.3}")
-    }
+    if (v - v.round()).abs() < 1e-6 * v.abs().max(1.0) { format!("{}", v.round()) } else { format!("{v:.3}") }
 }
 
 fn shorten(name: &str, max_chars: usize) -> String {
@@ -445,10 +365,7 @@ fn shorten(name: &str, max_chars: usize) -> String {
 }
 
 fn plot_error(path: &Path, reason: impl Display) -> Error {
-    Error::Plot {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    }
+    Error::Plot { path: path.to_path_buf(), reason: reason.to_string() }
 }
 
 #[cfg(test)]
@@ -482,14 +399,7 @@ mod tests {
         let path = dir.path().join("scatter.png");
         let (points, labels) = rings(6, 40);
         let names: Vec<String> = (0..6).map(|i| format!("person_{i}")).collect();
-        scatter_png(
-            &path,
-            points.view(),
-            &labels,
-            &names,
-            "UMAP of 6 identities",
-        )
-        .unwrap();
+        scatter_png(&path, points.view(), &labels, &names, "UMAP of 6 identities").unwrap();
         let img = decode(&path);
         assert_eq!(img.dimensions(), SIZE);
         assert!(colours(&img) > 20, "{} colours", colours(&img));
@@ -516,32 +426,11 @@ mod tests {
             .enumerate()
             .map(|(i, name)| Series {
                 name: name.to_string(),
-                points: dims
-                    .iter()
-                    .map(|&d: &f64| {
-                        (
-                            d,
-                            0.5 + 0.05 * d.log2() - 0.1 * i as f64,
-                            0.02 + 0.01 * i as f64,
-                        )
-                    })
-                    .collect(),
+                points: dims.iter().map(|&d: &f64| (d, 0.5 + 0.05 * d.log2() - 0.1 * i as f64, 0.02 + 0.01 * i as f64)).collect(),
             })
             .collect();
-        let dashed = vec![
-            ("random".to_string(), 0.1),
-            ("ground truth".to_string(), 1.0),
-        ];
-        line_chart_png(
-            &path,
-            "Purity vs embedding size",
-            "embedding size",
-            "purity",
-            &series,
-            &dashed,
-            true,
-        )
-        .unwrap();
+        let dashed = vec![("random".to_string(), 0.1), ("ground truth".to_string(), 1.0)];
+        line_chart_png(&path, "Purity vs embedding size", "embedding size", "purity", &series, &dashed, true).unwrap();
         let img = decode(&path);
         assert_eq!(img.dimensions(), SIZE);
         assert!(colours(&img) > 20);
@@ -556,10 +445,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("grid.png");
         let (points, labels) = rings(8, 25);
-        let panels: Vec<(String, Array2<f32>)> = [16, 64, 256, 1024]
-            .iter()
-            .map(|d| (format!("UMAP, {d}-d embeddings"), points.clone()))
-            .collect();
+        let panels: Vec<(String, Array2<f32>)> =
+            [16, 64, 256, 1024].iter().map(|d| (format!("UMAP, {d}-d embeddings"), points.clone())).collect();
         scatter_grid_png(&path, &panels[..3], &labels).unwrap();
         let img = decode(&path);
         assert_eq!(img.dimensions(), (2 * PANEL, 2 * PANEL));
@@ -573,19 +460,13 @@ mod tests {
         let (points, labels) = rings(2, 10);
         let err = scatter_png(&missing, points.view(), &labels, &[], "t").unwrap_err();
         assert!(matches!(err, Error::Plot { .. }), "{err}");
-        let series = [Series {
-            name: "s".into(),
-            points: vec![(1.0, 1.0, 0.0)],
-        }];
+        let series = [Series { name: "s".into(), points: vec![(1.0, 1.0, 0.0)] }];
         assert!(line_chart_png(&missing, "t", "x", "y", &series, &[], false).is_err());
         assert!(scatter_grid_png(&missing, &[("p".into(), points.clone())], &labels).is_err());
 
         let ok = dir.path().join("ok.png");
         assert!(scatter_png(&ok, points.view(), &labels[1..], &[], "t").is_err());
-        let zero_x = [Series {
-            name: "s".into(),
-            points: vec![(0.0, 1.0, 0.0)],
-        }];
+        let zero_x = [Series { name: "s".into(), points: vec![(0.0, 1.0, 0.0)] }];
         assert!(line_chart_png(&ok, "t", "x", "y", &zero_x, &[], true).is_err());
         assert!(scatter_grid_png(&ok, &[], &labels).is_err());
     }
@@ -597,57 +478,23 @@ mod tests {
         let out = std::env::temp_dir().join("facemb-plot-samples");
         std::fs::create_dir_all(&out).unwrap();
         let (points, labels) = rings(12, 40);
-        let names: Vec<String> = (0..12)
-            .map(|i| format!("Identity_{i:02}_with_a_long_name"))
-            .collect();
-        scatter_png(
-            &out.join("scatter.png"),
-            points.view(),
-            &labels,
-            &names,
-            "UMAP of validation faces (12 identities)",
-        )
-        .unwrap();
+        let names: Vec<String> = (0..12).map(|i| format!("Identity_{i:02}_with_a_long_name")).collect();
+        scatter_png(&out.join("scatter.png"), points.view(), &labels, &names, "UMAP of validation faces (12 identities)").unwrap();
         let (many, many_labels) = rings(60, 10);
-        scatter_png(
-            &out.join("many.png"),
-            many.view(),
-            &many_labels,
-            &[],
-            "t-SNE of all faces",
-        )
-        .unwrap();
+        scatter_png(&out.join("many.png"), many.view(), &many_labels, &[], "t-SNE of all faces").unwrap();
         let dims = [16.0f64, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
         let series: Vec<Series> = ["k-means", "agglomerative", "chinese whispers"]
             .iter()
             .enumerate()
             .map(|(i, name)| Series {
                 name: name.to_string(),
-                points: dims
-                    .iter()
-                    .map(|&d| (d, 0.4 + 0.06 * d.log2() - 0.1 * i as f64, 0.03))
-                    .collect(),
+                points: dims.iter().map(|&d| (d, 0.4 + 0.06 * d.log2() - 0.1 * i as f64, 0.03)).collect(),
             })
             .collect();
-        let dashed = vec![
-            ("chance".to_string(), 0.05),
-            ("raw pixels".to_string(), 0.6),
-        ];
-        line_chart_png(
-            &out.join("lines.png"),
-            "Cluster purity vs embedding size",
-            "embedding size",
-            "purity",
-            &series,
-            &dashed,
-            true,
-        )
-        .unwrap();
-        let panels: Vec<(String, Array2<f32>)> = dims
-            .iter()
-            .take(5)
-            .map(|d| (format!("UMAP, {d}-d"), points.clone()))
-            .collect();
+        let dashed = vec![("chance".to_string(), 0.05), ("raw pixels".to_string(), 0.6)];
+        line_chart_png(&out.join("lines.png"), "Cluster purity vs embedding size", "embedding size", "purity", &series, &dashed, true)
+            .unwrap();
+        let panels: Vec<(String, Array2<f32>)> = dims.iter().take(5).map(|d| (format!("UMAP, {d}-d"), points.clone())).collect();
         scatter_grid_png(&out.join("grid.png"), &panels, &labels).unwrap();
         println!("{}", out.display());
     }

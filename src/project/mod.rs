@@ -28,11 +28,7 @@ pub struct TsneParams {
 
 impl Default for TsneParams {
     fn default() -> Self {
-        Self {
-            perplexity: 30.0,
-            iterations: 1000,
-            seed: 0,
-        }
+        Self { perplexity: 30.0, iterations: 1000, seed: 0 }
     }
 }
 
@@ -46,12 +42,7 @@ pub struct UmapParams {
 
 impl Default for UmapParams {
     fn default() -> Self {
-        Self {
-            n_neighbors: 15,
-            min_dist: 0.1,
-            epochs: 200,
-            seed: 0,
-        }
+        Self { n_neighbors: 15, min_dist: 0.1, epochs: 200, seed: 0 }
     }
 }
 
@@ -63,10 +54,7 @@ pub fn tsne(x: ArrayView2<f32>, p: &TsneParams) -> Result<Array2<f32>> {
     let fail = |reason: String| Error::Compute { what: WHAT, reason };
     check_input(x, WHAT, 4)?;
     if !(p.perplexity.is_finite() && p.perplexity > 0.0) {
-        return Err(fail(format!(
-            "perplexity must be positive, got {}",
-            p.perplexity
-        )));
+        return Err(fail(format!("perplexity must be positive, got {}", p.perplexity)));
     }
     if x.rows().into_iter().all(|r| r == x.row(0)) {
         return Err(fail("all rows are identical".into()));
@@ -156,16 +144,10 @@ pub fn umap(x: ArrayView2<f32>, p: &UmapParams) -> Result<Array2<f32>> {
     let fail = |reason: String| Error::Compute { what: WHAT, reason };
     check_input(x, WHAT, 3)?;
     if p.n_neighbors < 2 {
-        return Err(fail(format!(
-            "n_neighbors must be at least 2, got {}",
-            p.n_neighbors
-        )));
+        return Err(fail(format!("n_neighbors must be at least 2, got {}", p.n_neighbors)));
     }
     if !(0.0..=SPREAD).contains(&p.min_dist) {
-        return Err(fail(format!(
-            "min_dist must be in [0, {SPREAD}], got {}",
-            p.min_dist
-        )));
+        return Err(fail(format!("min_dist must be in [0, {SPREAD}], got {}", p.min_dist)));
     }
     if p.epochs == 0 {
         return Err(fail("epochs must be at least 1".into()));
@@ -189,25 +171,12 @@ pub fn umap(x: ArrayView2<f32>, p: &UmapParams) -> Result<Array2<f32>> {
     let (a, b) = fit_ab(SPREAD, p.min_dist);
     let config = UmapConfig {
         n_components: 2,
-        manifold: ManifoldParams {
-            min_dist: p.min_dist,
-            spread: SPREAD,
-            a: Some(a),
-            b: Some(b),
-        },
-        graph: GraphParams {
-            n_neighbors: k,
-            ..GraphParams::default()
-        },
-        optimization: OptimizationParams {
-            n_epochs: Some(p.epochs),
-            ..Default::default()
-        },
+        manifold: ManifoldParams { min_dist: p.min_dist, spread: SPREAD, a: Some(a), b: Some(b) },
+        graph: GraphParams { n_neighbors: k, ..GraphParams::default() },
+        optimization: OptimizationParams { n_epochs: Some(p.epochs), ..Default::default() },
     };
-    let manifold = catch_unwind(AssertUnwindSafe(|| {
-        Umap::new(config).learn_manifold(x, indices.view(), dists.view())
-    }))
-    .map_err(|panic| fail(format!("umap-rs panicked: {}", panic_message(&*panic))))?;
+    let manifold = catch_unwind(AssertUnwindSafe(|| Umap::new(config).learn_manifold(x, indices.view(), dists.view())))
+        .map_err(|panic| fail(format!("umap-rs panicked: {}", panic_message(&*panic))))?;
 
     // umap-learn drops edges too weak to be sampled even once in the whole run.
     let graph = manifold.graph();
@@ -217,11 +186,7 @@ pub fn umap(x: ArrayView2<f32>, p: &UmapParams) -> Result<Array2<f32>> {
     for (head, row) in graph.outer_iterator().enumerate() {
         for (tail, &w) in row.iter() {
             if w >= threshold && w > 0.0 {
-                edges.push(Edge {
-                    head,
-                    tail,
-                    epochs_per_sample: f64::from(max_w / w),
-                });
+                edges.push(Edge { head, tail, epochs_per_sample: f64::from(max_w / w) });
             }
         }
     }
@@ -278,14 +243,7 @@ struct SgdPart {
 /// owes their vertices are applied, in range order, at the next one (`SGD_SYNCS_PER_EPOCH`
 /// times an epoch). umap-learn's parallel mode lives with staler, racing reads. At 5 000
 /// blobs the trustworthiness stays 0.955 and UMAP takes 1.2 s instead of 2.0 s on 2 cores.
-fn optimize_layout(
-    y: &mut [[f32; 2]],
-    edges: &[Edge],
-    epochs: usize,
-    a: f32,
-    b: f32,
-    rng: &mut StdRng,
-) {
+fn optimize_layout(y: &mut [[f32; 2]], edges: &[Edge], epochs: usize, a: f32, b: f32, rng: &mut StdRng) {
     use rayon::prelude::*;
     let n = y.len();
     debug_assert!(edges.windows(2).all(|w| w[0].head <= w[1].head), "edges grouped by head");
@@ -345,7 +303,17 @@ fn optimize_layout(
 /// the next exchange;
 /// `mine` holds the positions of `part.vertices`, `frozen` everyone's at the last exchange.
 #[allow(clippy::too_many_arguments)]
-fn sgd_slice(part: &mut SgdPart, mine: &mut [[f32; 2]], frozen: &[[f32; 2]], edges: &[Edge], slice: std::ops::Range<usize>, now: f64, alpha: f32, a: f32, b: f32) {
+fn sgd_slice(
+    part: &mut SgdPart,
+    mine: &mut [[f32; 2]],
+    frozen: &[[f32; 2]],
+    edges: &[Edge],
+    slice: std::ops::Range<usize>,
+    now: f64,
+    alpha: f32,
+    a: f32,
+    b: f32,
+) {
     let n = frozen.len();
     let lo = part.vertices.start;
     let len = mine.len();
@@ -408,9 +376,7 @@ fn dist2(p: [f32; 2], q: [f32; 2]) -> f32 {
 /// zero gradient, stay) on top of each other.
 fn pca_init(x: ArrayView2<f32>, rng: &mut StdRng) -> Vec<[f32; 2]> {
     let n = x.nrows();
-    let mean = x
-        .mean_axis(Axis(0))
-        .unwrap_or_else(|| ndarray::Array1::zeros(x.ncols()));
+    let mean = x.mean_axis(Axis(0)).unwrap_or_else(|| ndarray::Array1::zeros(x.ncols()));
     let xc = &x - &mean;
     let mut components: Vec<ndarray::Array1<f32>> = Vec::with_capacity(2);
     let mut scores = Vec::with_capacity(2);
@@ -437,11 +403,7 @@ fn pca_init(x: ArrayView2<f32>, rng: &mut StdRng) -> Vec<[f32; 2]> {
 
     let mut y: Vec<[f32; 2]> = (0..n).map(|i| [scores[0][i], scores[1][i]]).collect();
     for c in 0..2 {
-        let (lo, hi) = y
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), p| {
-                (lo.min(p[c]), hi.max(p[c]))
-            });
+        let (lo, hi) = y.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), p| (lo.min(p[c]), hi.max(p[c])));
         let scale = if hi > lo { 10.0 / (hi - lo) } else { 0.0 };
         for p in &mut y {
             p[c] = (p[c] - lo) * scale + rng.random_range(-1e-3..1e-3);
@@ -458,17 +420,9 @@ fn fit_ab(spread: f32, min_dist: f32) -> (f32, f32) {
     let (spread, min_dist) = (f64::from(spread), f64::from(min_dist));
     let xs: Vec<f64> = (0..300).map(|i| 3.0 * spread * i as f64 / 299.0).collect();
     let target = |x: f64| {
-        if x < min_dist {
-            1.0
-        } else {
-            (-(x - min_dist) / spread).exp()
-        }
+        if x < min_dist { 1.0 } else { (-(x - min_dist) / spread).exp() }
     };
-    let sse = |a: f64, b: f64| -> f64 {
-        xs.iter()
-            .map(|&x| (1.0 / (1.0 + a * x.powf(2.0 * b)) - target(x)).powi(2))
-            .sum()
-    };
+    let sse = |a: f64, b: f64| -> f64 { xs.iter().map(|&x| (1.0 / (1.0 + a * x.powf(2.0 * b)) - target(x)).powi(2)).sum() };
 
     let (mut a, mut b, mut lambda) = (1.0f64, 1.0f64, 1e-3);
     let mut cost = sse(a, b);
@@ -498,11 +452,7 @@ fn fit_ab(spread: f32, min_dist: f32) -> (f32, f32) {
         let step_a = -(hbb * ga - jab * gb) / det;
         let step_b = -(haa * gb - jab * ga) / det;
         let (na, nb) = (a + step_a, b + step_b);
-        let new_cost = if na > 0.0 && nb > 0.0 {
-            sse(na, nb)
-        } else {
-            f64::INFINITY
-        };
+        let new_cost = if na > 0.0 && nb > 0.0 { sse(na, nb) } else { f64::INFINITY };
         if new_cost < cost {
             let converged = cost - new_cost < 1e-12 * cost.max(1e-12);
             (a, b, cost) = (na, nb, new_cost);
@@ -526,10 +476,7 @@ fn check_input(x: ArrayView2<f32>, what: &'static str, min_rows: usize) -> Resul
         format!("needs at least {min_rows} points, got {n}")
     } else if d == 0 {
         "embeddings have no columns".to_string()
-    } else if let Some(i) = x
-        .axis_iter(Axis(0))
-        .position(|r| r.iter().any(|v| !v.is_finite()))
-    {
+    } else if let Some(i) = x.axis_iter(Axis(0)).position(|r| r.iter().any(|v| !v.is_finite())) {
         format!("row {i} has a non-finite value")
     } else {
         return Ok(());
@@ -542,19 +489,12 @@ fn check_output(y: Array2<f32>, what: &'static str) -> Result<Array2<f32>> {
     if y.iter().all(|v| v.is_finite()) {
         Ok(y)
     } else {
-        Err(Error::Compute {
-            what,
-            reason: "the layout diverged to non-finite coordinates (are all rows identical?)"
-                .into(),
-        })
+        Err(Error::Compute { what, reason: "the layout diverged to non-finite coordinates (are all rows identical?)".into() })
     }
 }
 
 fn to_u32(i: usize) -> Result<u32> {
-    u32::try_from(i).map_err(|_| Error::Compute {
-        what: "UMAP",
-        reason: format!("{i} points exceed umap-rs' u32 indices"),
-    })
+    u32::try_from(i).map_err(|_| Error::Compute { what: "UMAP", reason: format!("{i} points exceed umap-rs' u32 indices") })
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -572,9 +512,7 @@ mod tests {
     /// `blobs` well-separated Gaussian clusters of `per` points in `dim` dimensions.
     fn blobs(blobs: usize, per: usize, dim: usize, seed: u64) -> (Array2<f32>, Vec<usize>) {
         let mut rng = StdRng::seed_from_u64(seed);
-        let centres: Vec<Vec<f32>> = (0..blobs)
-            .map(|_| (0..dim).map(|_| rng.random_range(-10.0..10.0)).collect())
-            .collect();
+        let centres: Vec<Vec<f32>> = (0..blobs).map(|_| (0..dim).map(|_| rng.random_range(-10.0..10.0)).collect()).collect();
         let mut x = Array2::zeros((blobs * per, dim));
         let mut labels = Vec::with_capacity(blobs * per);
         for (i, mut row) in x.axis_iter_mut(Axis(0)).enumerate() {
@@ -597,11 +535,7 @@ mod tests {
     /// Share of points whose nearest other point in the 2-D layout has their label.
     fn nn_agreement(y: &Array2<f32>, labels: &[usize]) -> f64 {
         let (idx, _) = knn(y.view(), 1);
-        let hits = idx
-            .iter()
-            .enumerate()
-            .filter(|(i, nb)| labels[nb[0]] == labels[*i])
-            .count();
+        let hits = idx.iter().enumerate().filter(|(i, nb)| labels[nb[0]] == labels[*i]).count();
         hits as f64 / labels.len() as f64
     }
 
@@ -647,33 +581,15 @@ mod tests {
     #[test]
     fn projections_are_reproducible_for_a_seed() {
         let (x, _) = blobs(3, 30, 16, 3);
-        let u = UmapParams {
-            epochs: 50,
-            ..UmapParams::default()
-        };
+        let u = UmapParams { epochs: 50, ..UmapParams::default() };
         assert_eq!(umap(x.view(), &u).unwrap(), umap(x.view(), &u).unwrap());
-        let other_seed = UmapParams {
-            seed: 1,
-            ..u.clone()
-        };
-        assert_ne!(
-            umap(x.view(), &u).unwrap(),
-            umap(x.view(), &other_seed).unwrap()
-        );
+        let other_seed = UmapParams { seed: 1, ..u.clone() };
+        assert_ne!(umap(x.view(), &u).unwrap(), umap(x.view(), &other_seed).unwrap());
 
-        let t = TsneParams {
-            iterations: 300,
-            ..TsneParams::default()
-        };
+        let t = TsneParams { iterations: 300, ..TsneParams::default() };
         assert_eq!(tsne(x.view(), &t).unwrap(), tsne(x.view(), &t).unwrap());
-        let other_seed = TsneParams {
-            seed: 1,
-            ..t.clone()
-        };
-        assert_ne!(
-            tsne(x.view(), &t).unwrap(),
-            tsne(x.view(), &other_seed).unwrap()
-        );
+        let other_seed = TsneParams { seed: 1, ..t.clone() };
+        assert_ne!(tsne(x.view(), &t).unwrap(), tsne(x.view(), &other_seed).unwrap());
     }
 
     #[test]
@@ -700,28 +616,12 @@ mod tests {
         assert_eq!(y.dim(), (5, 2));
 
         let four = x.slice(ndarray::s![..4, ..]);
-        assert_eq!(
-            tsne(four, &TsneParams::default())
-                .expect("t-SNE on 4 points")
-                .dim(),
-            (4, 2)
-        );
+        assert_eq!(tsne(four, &TsneParams::default()).expect("t-SNE on 4 points").dim(), (4, 2));
         let three = x.slice(ndarray::s![..3, ..]);
-        assert_eq!(
-            umap(three, &UmapParams::default())
-                .expect("UMAP on 3 points")
-                .dim(),
-            (3, 2)
-        );
+        assert_eq!(umap(three, &UmapParams::default()).expect("UMAP on 3 points").dim(), (3, 2));
         let two = x.slice(ndarray::s![..2, ..]);
-        assert!(matches!(
-            tsne(two, &TsneParams::default()),
-            Err(Error::Compute { .. })
-        ));
-        assert!(matches!(
-            umap(two, &UmapParams::default()),
-            Err(Error::Compute { .. })
-        ));
+        assert!(matches!(tsne(two, &TsneParams::default()), Err(Error::Compute { .. })));
+        assert!(matches!(umap(two, &UmapParams::default()), Err(Error::Compute { .. })));
     }
 
     #[test]
@@ -735,10 +635,7 @@ mod tests {
         if let Ok(y) = umap(same.view(), &UmapParams::default()) {
             assert!(y.iter().all(|v| v.is_finite()));
         }
-        let bad = UmapParams {
-            min_dist: 2.0,
-            ..UmapParams::default()
-        };
+        let bad = UmapParams { min_dist: 2.0, ..UmapParams::default() };
         assert!(umap(x.view(), &bad).is_err());
     }
 
@@ -746,10 +643,7 @@ mod tests {
     fn curve_fit_matches_umap_learn() {
         // umap-learn's find_ab_params(1.0, 0.1) gives a ≈ 1.577, b ≈ 0.895.
         let (a, b) = fit_ab(1.0, 0.1);
-        assert!(
-            (a - 1.577).abs() < 0.01 && (b - 0.895).abs() < 0.01,
-            "a={a} b={b}"
-        );
+        assert!((a - 1.577).abs() < 0.01 && (b - 0.895).abs() < 0.01, "a={a} b={b}");
     }
 
     /// By hand: `cargo test --release -- --ignored --nocapture time_`
@@ -761,33 +655,11 @@ mod tests {
         let names: Vec<String> = (0..10).map(|i| format!("blob {i}")).collect();
         let t = std::time::Instant::now();
         let y = tsne(x.view(), &TsneParams::default()).unwrap();
-        println!(
-            "t-SNE 1000x128: {:?}, 1-NN agreement {}",
-            t.elapsed(),
-            nn_agreement(&y, &labels)
-        );
-        crate::plot::scatter_png(
-            &out.join("facemb-tsne.png"),
-            y.view(),
-            &labels,
-            &names,
-            "t-SNE",
-        )
-        .unwrap();
+        println!("t-SNE 1000x128: {:?}, 1-NN agreement {}", t.elapsed(), nn_agreement(&y, &labels));
+        crate::plot::scatter_png(&out.join("facemb-tsne.png"), y.view(), &labels, &names, "t-SNE").unwrap();
         let t = std::time::Instant::now();
         let y = umap(x.view(), &UmapParams::default()).unwrap();
-        println!(
-            "UMAP 1000x128: {:?}, 1-NN agreement {}",
-            t.elapsed(),
-            nn_agreement(&y, &labels)
-        );
-        crate::plot::scatter_png(
-            &out.join("facemb-umap.png"),
-            y.view(),
-            &labels,
-            &names,
-            "UMAP",
-        )
-        .unwrap();
+        println!("UMAP 1000x128: {:?}, 1-NN agreement {}", t.elapsed(), nn_agreement(&y, &labels));
+        crate::plot::scatter_png(&out.join("facemb-umap.png"), y.view(), &labels, &names, "UMAP").unwrap();
     }
 }

@@ -39,12 +39,7 @@ pub struct TsneOptions {
 
 impl Default for TsneOptions {
     fn default() -> Self {
-        Self {
-            perplexity: 30.0,
-            iterations: 1000,
-            theta: 0.5,
-            seed: 0,
-        }
+        Self { perplexity: 30.0, iterations: 1000, theta: 0.5, seed: 0 }
     }
 }
 
@@ -78,11 +73,7 @@ const DISTANCE_BLOCK_ELEMENTS: usize = 1 << 20;
 /// # Panics
 /// If `perplexity` is not a positive finite number or `theta` is negative or NaN.
 pub fn bh_tsne(x: ArrayView2<f32>, opt: &TsneOptions) -> Array2<f32> {
-    assert!(
-        opt.perplexity.is_finite() && opt.perplexity > 0.0,
-        "perplexity must be positive and finite, got {}",
-        opt.perplexity
-    );
+    assert!(opt.perplexity.is_finite() && opt.perplexity > 0.0, "perplexity must be positive and finite, got {}", opt.perplexity);
     assert!(opt.theta >= 0.0, "theta must be ≥ 0, got {}", opt.theta);
     let n = x.nrows();
     if x.rows().into_iter().all(|r| r == x.row(0)) {
@@ -121,11 +112,7 @@ pub fn bh_tsne(x: ArrayView2<f32>, opt: &TsneOptions) -> Array2<f32> {
 /// `x` minus its column means, in standard layout.
 fn centred(x: ArrayView2<f32>) -> Array2<f32> {
     let n = x.nrows() as f64;
-    let mean: Vec<f64> = x
-        .columns()
-        .into_iter()
-        .map(|c| c.iter().map(|&v| f64::from(v)).sum::<f64>() / n)
-        .collect();
+    let mean: Vec<f64> = x.columns().into_iter().map(|c| c.iter().map(|&v| f64::from(v)).sum::<f64>() / n).collect();
     let mut out = x.as_standard_layout().into_owned();
     for mut row in out.rows_mut() {
         for (v, m) in row.iter_mut().zip(&mean) {
@@ -157,10 +144,7 @@ struct Csr {
 fn joint_probabilities(x: ArrayView2<f32>, perplexity: f64, k: usize) -> Csr {
     let (neighbours, sq_dists) = nearest_neighbours(x, k);
     let mut conditional = vec![0.0; sq_dists.len()];
-    conditional
-        .par_chunks_mut(k)
-        .zip(sq_dists.par_chunks(k))
-        .for_each(|(p, d)| conditional_row(d, perplexity, p));
+    conditional.par_chunks_mut(k).zip(sq_dists.par_chunks(k)).for_each(|(p, d)| conditional_row(d, perplexity, p));
     symmetrise(x.nrows(), k, &neighbours, &conditional)
 }
 
@@ -217,8 +201,7 @@ fn nearest_neighbours(x: ArrayView2<f32>, k: usize) -> (Vec<u32>, Vec<f64>) {
         .par_iter()
         .enumerate()
         .map(|(i, js)| {
-            let mut exact: Vec<Candidate> =
-                js.iter().map(|&j| Candidate { d: squared_distance(row(i), row(j)), j: j as u32 }).collect();
+            let mut exact: Vec<Candidate> = js.iter().map(|&j| Candidate { d: squared_distance(row(i), row(j)), j: j as u32 }).collect();
             exact.sort_unstable();
             exact
         })
@@ -266,18 +249,10 @@ fn conditional_row(d: &[f64], perplexity: f64, p: &mut [f64]) {
         }
         if excess > 0.0 {
             beta_min = beta;
-            beta = if beta_max.is_infinite() {
-                beta * 2.0
-            } else {
-                (beta + beta_max) / 2.0
-            };
+            beta = if beta_max.is_infinite() { beta * 2.0 } else { (beta + beta_max) / 2.0 };
         } else {
             beta_max = beta;
-            beta = if beta_min.is_infinite() {
-                beta / 2.0
-            } else {
-                (beta + beta_min) / 2.0
-            };
+            beta = if beta_min.is_infinite() { beta / 2.0 } else { (beta + beta_min) / 2.0 };
         }
     }
     for pj in p {
@@ -312,12 +287,7 @@ fn symmetrise(n: usize, k: usize, neighbours: &[u32], p: &[f64]) -> Csr {
     let mut row: Vec<(u32, f64)> = Vec::new();
     for i in 0..n {
         row.clear();
-        row.extend(
-            neighbours[i * k..(i + 1) * k]
-                .iter()
-                .copied()
-                .zip(p[i * k..(i + 1) * k].iter().copied()),
-        );
+        row.extend(neighbours[i * k..(i + 1) * k].iter().copied().zip(p[i * k..(i + 1) * k].iter().copied()));
         row.extend((t_ptr[i]..t_ptr[i + 1]).map(|e| (t_cols[e], t_vals[e])));
         // Stable, so pᵢⱼ + pⱼᵢ always adds in the same order.
         row.sort_by_key(|e| e.0);
@@ -336,11 +306,7 @@ fn symmetrise(n: usize, k: usize, neighbours: &[u32], p: &[f64]) -> Csr {
     for v in &mut values {
         *v /= total;
     }
-    Csr {
-        indptr,
-        indices,
-        values,
-    }
+    Csr { indptr, indices, values }
 }
 
 /// Top-2 principal coordinates of the (centred) rows of `x`, by randomized subspace iteration
@@ -365,15 +331,8 @@ fn pca_2d(x: ArrayView2<f32>, seed: u64) -> Vec<[f64; 2]> {
     for (c, &e) in by_variance.iter().take(2).enumerate() {
         let w = eigenvectors.column(e);
         let loadings = q.mapv(f64::from).dot(&w);
-        let largest = loadings
-            .iter()
-            .copied()
-            .max_by(|a, b| a.abs().total_cmp(&b.abs()));
-        let sign = if largest.unwrap_or(0.0) < 0.0 {
-            -1.0
-        } else {
-            1.0
-        };
+        let largest = loadings.iter().copied().max_by(|a, b| a.abs().total_cmp(&b.abs()));
+        let sign = if largest.unwrap_or(0.0) < 0.0 { -1.0 } else { 1.0 };
         for (yi, v) in y.iter_mut().zip(xq.dot(&w)) {
             yi[c] = sign * v;
         }
@@ -384,11 +343,7 @@ fn pca_2d(x: ArrayView2<f32>, seed: u64) -> Vec<[f64; 2]> {
 /// Modified Gram-Schmidt, twice for orthogonality to working precision, in f64. Columns that
 /// vanish (rank-deficient data) are left at zero rather than normalised into NaN.
 fn orthonormalise(q: &mut Array2<f32>) {
-    let mut cols: Vec<Vec<f64>> = q
-        .columns()
-        .into_iter()
-        .map(|c| c.iter().map(|&v| f64::from(v)).collect())
-        .collect();
+    let mut cols: Vec<Vec<f64>> = q.columns().into_iter().map(|c| c.iter().map(|&v| f64::from(v)).collect()).collect();
     for _ in 0..2 {
         for c in 0..cols.len() {
             let (done, rest) = cols.split_at_mut(c);
@@ -400,11 +355,7 @@ fn orthonormalise(q: &mut Array2<f32>) {
                 }
             }
             let norm = col.iter().map(|v| v * v).sum::<f64>().sqrt();
-            let scale = if norm > 0.0 && norm.is_finite() {
-                1.0 / norm
-            } else {
-                0.0
-            };
+            let scale = if norm > 0.0 && norm.is_finite() { 1.0 / norm } else { 0.0 };
             col.iter_mut().for_each(|v| *v *= scale);
         }
     }
@@ -418,10 +369,7 @@ fn symmetric_eigen(mut a: Array2<f64>) -> (Vec<f64>, Array2<f64>) {
     let l = a.nrows();
     let mut v = Array2::eye(l);
     for _ in 0..64 {
-        let off: f64 = (0..l)
-            .flat_map(|p| (p + 1..l).map(move |q| (p, q)))
-            .map(|(p, q)| a[[p, q]].powi(2))
-            .sum();
+        let off: f64 = (0..l).flat_map(|p| (p + 1..l).map(move |q| (p, q))).map(|(p, q)| a[[p, q]].powi(2)).sum();
         let total: f64 = a.iter().map(|x| x * x).sum();
         if off <= f64::EPSILON.powi(2) * total {
             break;
@@ -469,20 +417,12 @@ fn optimise(y: &mut [[f64; 2]], p: &Csr, opt: &TsneOptions) {
             update.fill([0.0; 2]);
             gains.fill([1.0; 2]);
         }
-        let (exaggeration, momentum) = if it < EXAGGERATION_ITERATIONS {
-            (EARLY_EXAGGERATION, EARLY_MOMENTUM)
-        } else {
-            (1.0, LATE_MOMENTUM)
-        };
+        let (exaggeration, momentum) =
+            if it < EXAGGERATION_ITERATIONS { (EARLY_EXAGGERATION, EARLY_MOMENTUM) } else { (1.0, LATE_MOMENTUM) };
         workspace.compute(y, p, exaggeration, opt.theta, &mut grad);
         for (((yi, g), u), gain) in y.iter_mut().zip(&grad).zip(&mut update).zip(&mut gains) {
             for a in 0..2 {
-                gain[a] = if u[a] * g[a] < 0.0 {
-                    gain[a] + 0.2
-                } else {
-                    gain[a] * 0.8
-                }
-                .max(MIN_GAIN);
+                gain[a] = if u[a] * g[a] < 0.0 { gain[a] + 0.2 } else { gain[a] * 0.8 }.max(MIN_GAIN);
                 u[a] = momentum * u[a] - learning_rate * gain[a] * g[a];
                 yi[a] += u[a];
             }
@@ -502,19 +442,8 @@ struct Gradient {
 
 impl Gradient {
     /// KL gradient 4·(exaggeration·Σⱼ pᵢⱼ qᵢⱼZ (yᵢ − yⱼ) − Σⱼ (qᵢⱼZ)² (yᵢ − yⱼ) / Z).
-    fn compute(
-        &mut self,
-        y: &[[f64; 2]],
-        p: &Csr,
-        exaggeration: f64,
-        theta: f64,
-        grad: &mut [[f64; 2]],
-    ) {
-        let Self {
-            tree,
-            attraction,
-            repulsion,
-        } = self;
+    fn compute(&mut self, y: &[[f64; 2]], p: &Csr, exaggeration: f64, theta: f64, grad: &mut [[f64; 2]]) {
+        let Self { tree, attraction, repulsion } = self;
         attraction.resize(y.len(), [0.0; 2]);
         // The tree build is serial; the attraction keeps the other threads busy meanwhile.
         rayon::join(|| tree.build(y), || attract(y, p, attraction));
@@ -531,30 +460,24 @@ impl Gradient {
         let z: f64 = per_point().map(|(r, _)| r[2]).sum();
         for (r, &i) in per_point() {
             let a = attraction[i as usize];
-            grad[i as usize] = [
-                4.0 * (exaggeration * a[0] - r[0] / z),
-                4.0 * (exaggeration * a[1] - r[1] / z),
-            ];
+            grad[i as usize] = [4.0 * (exaggeration * a[0] - r[0] / z), 4.0 * (exaggeration * a[1] - r[1] / z)];
         }
     }
 }
 
 fn attract(y: &[[f64; 2]], p: &Csr, out: &mut [[f64; 2]]) {
-    out.par_iter_mut()
-        .enumerate()
-        .with_min_len(256)
-        .for_each(|(i, f)| {
-            let yi = y[i];
-            let mut acc = [0.0; 2];
-            for e in p.indptr[i]..p.indptr[i + 1] {
-                let yj = y[p.indices[e] as usize];
-                let (dx, dy) = (yi[0] - yj[0], yi[1] - yj[1]);
-                let w = p.values[e] / (1.0 + dx * dx + dy * dy);
-                acc[0] += w * dx;
-                acc[1] += w * dy;
-            }
-            *f = acc;
-        });
+    out.par_iter_mut().enumerate().with_min_len(256).for_each(|(i, f)| {
+        let yi = y[i];
+        let mut acc = [0.0; 2];
+        for e in p.indptr[i]..p.indptr[i + 1] {
+            let yj = y[p.indices[e] as usize];
+            let (dx, dy) = (yi[0] - yj[0], yi[1] - yj[1]);
+            let w = p.values[e] / (1.0 + dx * dx + dy * dy);
+            acc[0] += w * dx;
+            acc[1] += w * dy;
+        }
+        *f = acc;
+    });
 }
 
 /// Points that share one walk of the tree. They are consecutive in the tree order, hence
@@ -607,20 +530,12 @@ impl QuadTree {
         }
         let (lo, hi) = bounding_box(y.iter().copied());
         let cells = |a: usize| {
-            if hi[a] > lo[a] {
-                GRID / (hi[a] - lo[a])
-            } else {
-                0.0
-            }
+            if hi[a] > lo[a] { GRID / (hi[a] - lo[a]) } else { 0.0 }
         };
         let scale = [cells(0), cells(1)];
         let grid = |p: [f64; 2], a: usize| ((p[a] - lo[a]) * scale[a]).min(GRID - 1.0) as u32;
         self.codes.clear();
-        self.codes.extend(
-            y.iter()
-                .enumerate()
-                .map(|(i, &p)| (interleave(grid(p, 0), grid(p, 1)), i as u32)),
-        );
+        self.codes.extend(y.iter().enumerate().map(|(i, &p)| (interleave(grid(p, 0), grid(p, 1)), i as u32)));
         self.codes.sort_unstable();
         self.order.extend(self.codes.iter().map(|&(_, i)| i));
         let width2 = [(hi[0] - lo[0]).powi(2), (hi[1] - lo[1]).powi(2)];
@@ -629,14 +544,7 @@ impl QuadTree {
 
     /// Adds the node of the cell at `depth` holding `order[start..end]` and, below it, its
     /// subtree. `width2` are the squared sides of the cell.
-    fn subdivide(
-        &mut self,
-        y: &[[f64; 2]],
-        start: usize,
-        end: usize,
-        width2: [f64; 2],
-        depth: usize,
-    ) -> usize {
+    fn subdivide(&mut self, y: &[[f64; 2]], start: usize, end: usize, width2: [f64; 2], depth: usize) -> usize {
         let me = self.nodes.len();
         self.nodes.push(Node {
             centre_of_mass: [0.0; 2],
@@ -679,13 +587,7 @@ impl QuadTree {
     /// taken as one body when it is narrower than θ times its distance to the group's
     /// bounding box, hence to every point of the group (at least as accurate as the per-point
     /// test), and holds none of the group's points.
-    fn group_repulsion(
-        &self,
-        y: &[[f64; 2]],
-        group: std::ops::Range<usize>,
-        theta2: f64,
-        bodies: &mut Bodies,
-    ) -> [[f64; 3]; GROUP_SIZE] {
+    fn group_repulsion(&self, y: &[[f64; 2]], group: std::ops::Range<usize>, theta2: f64, bodies: &mut Bodies) -> [[f64; 3]; GROUP_SIZE] {
         let points = &self.order[group.clone()];
         let (lo, hi) = bounding_box(points.iter().map(|&i| y[i as usize]));
         let centre = [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0];
@@ -701,8 +603,7 @@ impl QuadTree {
             let gap = |a: usize| (lo[a] - c[a]).max(c[a] - hi[a]).max(0.0);
             let (gx, gy) = (gap(0), gap(1));
             let far = node.width2 < theta2 * (gx * gx + gy * gy);
-            let foreign = node.start as usize >= group.end
-                || (node.start + node.count) as usize <= group.start;
+            let foreign = node.start as usize >= group.end || (node.start + node.count) as usize <= group.start;
             if leaf || (far && foreign) {
                 let [bx, by] = relative(c);
                 bodies.x.push(bx);
@@ -720,17 +621,9 @@ impl QuadTree {
             [px[l], py[l]] = relative(y[i as usize]);
         }
         let mut sums = [[0.0f64; 3]; GROUP_SIZE];
-        let blocks = bodies
-            .x
-            .chunks(F32_BLOCK)
-            .zip(bodies.y.chunks(F32_BLOCK))
-            .zip(bodies.mass.chunks(F32_BLOCK));
+        let blocks = bodies.x.chunks(F32_BLOCK).zip(bodies.y.chunks(F32_BLOCK)).zip(bodies.mass.chunks(F32_BLOCK));
         for ((bx, by), bm) in blocks {
-            let (mut fx, mut fy, mut z) = (
-                [0.0f32; GROUP_SIZE],
-                [0.0f32; GROUP_SIZE],
-                [0.0f32; GROUP_SIZE],
-            );
+            let (mut fx, mut fy, mut z) = ([0.0f32; GROUP_SIZE], [0.0f32; GROUP_SIZE], [0.0f32; GROUP_SIZE]);
             for ((&bx, &by), &bm) in bx.iter().zip(by).zip(bm) {
                 for l in 0..GROUP_SIZE {
                     let (dx, dy) = (px[l] - bx, py[l] - by);
@@ -802,20 +695,10 @@ pub fn trustworthiness(x: ArrayView2<f32>, y: ArrayView2<f32>, k: usize) -> Opti
             let mut penalty = 0;
             for (r, i) in rows.enumerate() {
                 let (dx, dy) = (dx.row(r), dy.row(r));
-                let others = (0..n).filter(|&j| j != i).map(|j| Candidate {
-                    d: dy[j],
-                    j: j as u32,
-                });
+                let others = (0..n).filter(|&j| j != i).map(|j| Candidate { d: dy[j], j: j as u32 });
                 for c in k_smallest(others, k) {
-                    let key = Candidate {
-                        d: dx[c.j as usize],
-                        j: c.j,
-                    };
-                    let closer = dx
-                        .iter()
-                        .enumerate()
-                        .filter(|&(l, &d)| l != i && Candidate { d, j: l as u32 } < key)
-                        .count();
+                    let key = Candidate { d: dx[c.j as usize], j: c.j };
+                    let closer = dx.iter().enumerate().filter(|&(l, &d)| l != i && Candidate { d, j: l as u32 } < key).count();
                     penalty += (closer + 1).saturating_sub(k) as u64;
                 }
             }
@@ -875,13 +758,8 @@ mod tests {
     fn exact_gradient(y: &[[f64; 2]], p: &Csr) -> Vec<[f64; 2]> {
         let n = y.len();
         let dense = dense_p(p);
-        let w = |i: usize, j: usize| {
-            1.0 / (1.0 + (y[i][0] - y[j][0]).powi(2) + (y[i][1] - y[j][1]).powi(2))
-        };
-        let z: f64 = (0..n)
-            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| w(i, j))
-            .sum();
+        let w = |i: usize, j: usize| 1.0 / (1.0 + (y[i][0] - y[j][0]).powi(2) + (y[i][1] - y[j][1]).powi(2));
+        let z: f64 = (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| w(i, j)).sum();
         (0..n)
             .map(|i| {
                 let mut g = [0.0; 2];
@@ -905,11 +783,7 @@ mod tests {
             assert_eq!(row[i], 0.0);
             assert!(row.iter().enumerate().all(|(j, &v)| v == dense[j][i]));
         }
-        let y: Vec<[f64; 2]> = random(50, 2, 2)
-            .rows()
-            .into_iter()
-            .map(|r| [f64::from(r[0]), f64::from(r[1])])
-            .collect();
+        let y: Vec<[f64; 2]> = random(50, 2, 2).rows().into_iter().map(|r| [f64::from(r[0]), f64::from(r[1])]).collect();
         let mut grad = vec![[0.0; 2]; 50];
         Gradient::default().compute(&y, &p, 1.0, 0.0, &mut grad);
         let exact = exact_gradient(&y, &p);
@@ -919,15 +793,8 @@ mod tests {
         }
         // θ = 0.5 stays close to the exact gradient.
         Gradient::default().compute(&y, &p, 1.0, 0.5, &mut grad);
-        let err = grad
-            .iter()
-            .flatten()
-            .zip(exact.iter().flatten())
-            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-        assert!(
-            err < 0.05 * scale,
-            "θ = 0.5 error {err} against scale {scale}"
-        );
+        let err = grad.iter().flatten().zip(exact.iter().flatten()).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(err < 0.05 * scale, "θ = 0.5 error {err} against scale {scale}");
     }
 
     #[test]
@@ -935,11 +802,7 @@ mod tests {
         let d: Vec<f64> = (0..91).map(|j| 50.0 + j as f64 * 0.7).collect();
         let mut p = vec![0.0; 91];
         conditional_row(&d, 30.0, &mut p);
-        let entropy: f64 = -p
-            .iter()
-            .filter(|&&v| v > 0.0)
-            .map(|v| v * v.ln())
-            .sum::<f64>();
+        let entropy: f64 = -p.iter().filter(|&&v| v > 0.0).map(|v| v * v.ln()).sum::<f64>();
         assert!((entropy - 30f64.ln()).abs() < 1e-4, "entropy {entropy}");
         assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     }
@@ -954,10 +817,7 @@ mod tests {
                             if i == j {
                                 f64::INFINITY
                             } else {
-                                squared_distance(
-                                    m.row(i).to_slice().unwrap(),
-                                    m.row(j).to_slice().unwrap(),
-                                )
+                                squared_distance(m.row(i).to_slice().unwrap(), m.row(j).to_slice().unwrap())
                             }
                         })
                         .collect()
@@ -990,10 +850,7 @@ mod tests {
         let y_near = &x.slice(s![.., ..2]) + &(random(120, 2, 5) * 0.3);
         for k in [1, 5, 10, 59] {
             for y in [y.view(), y_near.view()] {
-                let (fast, dense) = (
-                    trustworthiness(x.view(), y, k).expect("valid k"),
-                    dense_trustworthiness(x.view(), y, k),
-                );
+                let (fast, dense) = (trustworthiness(x.view(), y, k).expect("valid k"), dense_trustworthiness(x.view(), y, k));
                 assert!((fast - dense).abs() < 1e-12, "k = {k}: {fast} vs {dense}");
             }
         }
@@ -1009,9 +866,7 @@ mod tests {
                 let nearest = (0..300)
                     .filter(|&j| j != i)
                     .min_by(|&a, &b| {
-                        let d = |j: usize| {
-                            (y[[i, 0]] - y[[j, 0]]).powi(2) + (y[[i, 1]] - y[[j, 1]]).powi(2)
-                        };
+                        let d = |j: usize| (y[[i, 0]] - y[[j, 0]]).powi(2) + (y[[i, 1]] - y[[j, 1]]).powi(2);
                         d(a).total_cmp(&d(b))
                     })
                     .unwrap();
@@ -1019,28 +874,17 @@ mod tests {
             })
             .count();
         let t = trustworthiness(x.view(), y.view(), 10).expect("valid k");
-        eprintln!(
-            "blobs: {same_blob}/300 nearest neighbours in the same blob, trustworthiness {t:.4}"
-        );
-        assert!(
-            same_blob >= 285,
-            "{same_blob}/300 nearest neighbours in the same blob"
-        );
+        eprintln!("blobs: {same_blob}/300 nearest neighbours in the same blob, trustworthiness {t:.4}");
+        assert!(same_blob >= 285, "{same_blob}/300 nearest neighbours in the same blob");
         assert!(t > 0.9, "trustworthiness {t}");
     }
 
     #[test]
     fn same_seed_same_map_on_any_thread_count() {
         let x = blobs(400, 16, 5, 11);
-        let opt = TsneOptions {
-            seed: 3,
-            ..TsneOptions::default()
-        };
+        let opt = TsneOptions { seed: 3, ..TsneOptions::default() };
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             pool.install(|| bh_tsne(x.view(), &opt))
         };
         let one = run(1);
@@ -1051,10 +895,7 @@ mod tests {
 
     #[test]
     fn degenerate_inputs_give_finite_maps() {
-        let opt = TsneOptions {
-            iterations: 300,
-            ..TsneOptions::default()
-        };
+        let opt = TsneOptions { iterations: 300, ..TsneOptions::default() };
         for n in 0..=5 {
             let y = bh_tsne(random(n, 3, n as u64).view(), &opt);
             assert_eq!(y.dim(), (n, 2));

@@ -130,9 +130,7 @@ pub fn evaluate(model: &FaceNet, set: &FaceSet, idx: &[usize], device: &Device) 
 }
 
 pub fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| Error::Compute { what: "reading tensor", reason: format!("{e:?}") })
+    t.into_data().try_to_vec::<f32>().map_err(|e| Error::Compute { what: "reading tensor", reason: format!("{e:?}") })
 }
 
 /// Trains `cfg` on `device` and writes the checkpoint to `checkpoint_root/<cfg.name>`.
