@@ -1,5 +1,5 @@
 //! The one place where a compute device is chosen; everything else takes a `&Device`.
-use burn::prelude::Device;
+use burn::prelude::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -49,7 +49,7 @@ const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 /// driver that never answers is an error too.
 #[cfg(feature = "gpu")]
 fn wgpu_device() -> Result<Device> {
-    use burn::prelude::{DeviceKind, Tensor};
+    use burn::prelude::DeviceKind;
     let probe = || {
         #[cfg(target_os = "macos")]
         let device = Device::wgpu(DeviceKind::DefaultDevice);
@@ -91,4 +91,9 @@ fn wgpu_device() -> Result<Device> {
          or use the CPU with `--backend flex`"
             .into(),
     ))
+}
+
+/// A tensor's values on the host, as f32 (what `infer` writes and training scores).
+pub fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.into_data().try_to_vec::<f32>().map_err(|e| Error::Compute { what: "reading tensor", reason: format!("{e:?}") })
 }

@@ -3,15 +3,17 @@
 //! clusterers on blobs or saved embeddings. Timings belong here, never in tests.
 use std::time::Instant;
 
-use burn::nn::loss::BinaryCrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
+use crate::config::ModelConfig;
 use crate::error::{Error, Result};
-use crate::model::ModelConfig;
+use crate::image::ImageSpec;
+use crate::image::folder::IdentityFolder;
+use crate::model::{ConvKernel, FaceNet};
+use crate::train::loss::FaceStep;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct NetThroughput {
@@ -30,6 +32,7 @@ fn sync(device: &Device) -> Result<()> {
 /// Times `steps` training steps and `steps` inference batches after `warmup` of each.
 pub fn net_throughput(
     model: &ModelConfig,
+    kernel: ConvKernel,
     device: &Device,
     train_batch: usize,
     infer_batch: usize,
@@ -38,18 +41,15 @@ pub fn net_throughput(
 ) -> Result<NetThroughput> {
     let s = model.image_size;
     let ad = device.clone().autodiff();
-    let mut net = model.init(&ad)?;
-    let mut optim = AdamConfig::new().init();
-    let loss_fn = BinaryCrossEntropyLossConfig::new().with_logits(true).init(&ad);
+    let mut net = model.init(&ad).with_kernel(kernel);
+    let mut step_fn = FaceStep::new(&ad);
     let x = Tensor::<4>::random([train_batch, model.in_channels, s, s], Distribution::Default, &ad);
     let labels: Vec<i64> = (0..train_batch as i64).map(|i| i % 2).collect();
     let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [train_batch]), &ad);
     let mut train_secs = 0.0;
     for step in 0..warmup + steps {
         let t = Instant::now();
-        let loss = loss_fn.forward(net.forward(x.clone()), y.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), &net);
-        net = optim.step(1e-3, net, grads);
+        net = step_fn.run(net, x.clone(), y.clone(), 1e-3, |_| None).0;
         sync(&ad)?;
         if step >= warmup {
             train_secs += t.elapsed().as_secs_f64();
@@ -90,22 +90,6 @@ pub struct Timing {
     pub note: String,
 }
 
-/// Gaussian blobs shaped like sklearn's `make_blobs` (what `../shared/peers/speed.py`
-/// times): `centres` centres uniform in [−10, 10]^dims, unit standard deviation, points
-/// dealt to centres in turn.
-pub fn blobs(n: usize, dims: usize, centres: usize, seed: u64) -> (Array2<f32>, Vec<usize>) {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let c: Vec<f32> = (0..centres * dims).map(|_| rng.random_range(-10.0..10.0)).collect();
-    let labels: Vec<usize> = (0..n).map(|i| i % centres.max(1)).collect();
-    let x = Array2::from_shape_fn((n, dims), |(i, j)| {
-        // Box–Muller: one standard normal from two uniforms.
-        let (u, v): (f32, f32) = (rng.random_range(f32::EPSILON..1.0), rng.random());
-        c[labels[i] * dims + j] + (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
-    });
-    (x, labels)
-}
-
 /// What `algorithms` runs, named as in `--skip`.
 pub const ALGORITHMS: [&str; 5] = ["tsne", "umap", "dbscan", "kmeans", "cw"];
 
@@ -113,7 +97,9 @@ pub const ALGORITHMS: [&str; 5] = ["tsne", "umap", "dbscan", "kmeans", "cw"];
 /// k-means and chinese whispers (each with its ARI against `labels`) on `x`, with the
 /// parameters `speed.py` gives its peers: DBSCAN min_samples 5 and CW at the same radius.
 pub fn algorithms(x: ArrayView2<f32>, labels: &[usize], data: &str, eps: f32, k: usize, skip: &[String]) -> Result<Vec<Timing>> {
-    use crate::{cluster, metrics, project, tsne::trustworthiness};
+    use crate::evaluate::metrics;
+    use crate::project::trustworthiness;
+    use crate::{cluster, project};
     let trust =
         |y: &Array2<f32>| trustworthiness(x, y.view(), 10).map_or("trustworthiness –".into(), |t| format!("trustworthiness {t:.4}"));
     let n = x.nrows();
@@ -168,7 +154,7 @@ pub fn median_knn_radius(x: ArrayView2<f32>) -> f32 {
     last.get(last.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// Per-image cost of each stage of `decode::load_image` on one thread (milliseconds).
+/// Per-image cost of each stage of `image::decode::load_image` on one thread (milliseconds).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DecodeStages {
     pub images: usize,
@@ -186,9 +172,9 @@ impl DecodeStages {
 
 /// Times each stage of decoding `paths` on the calling thread: the profile that says
 /// whether the decoder, the resize or the file system is what `infer` waits on.
-pub fn decode_stages(paths: &[std::path::PathBuf], spec: crate::data::ImageSpec) -> DecodeStages {
+pub fn decode_stages(paths: &[std::path::PathBuf], spec: ImageSpec) -> DecodeStages {
     let mut s = DecodeStages::default();
-    let mut scratch = crate::decode::Scratch::default();
+    let mut scratch = crate::image::decode::Scratch::default();
     let mut out = vec![0.0; spec.len()];
     let lap = |t: &mut Instant| {
         let ms = t.elapsed().as_secs_f64() * 1e3;
@@ -229,7 +215,7 @@ pub struct InferRounds {
     pub images: usize,
     /// The network alone on the folder's own pixels, decoded beforehand.
     pub network_only: Vec<f64>,
-    /// `inference::embed_folder`, what `infer` runs: decoding overlapped with the network.
+    /// `embed::embed_folder`, what `infer` runs: decoding overlapped with the network.
     pub end_to_end: Vec<f64>,
     /// Decoding alone, batch by batch on every core.
     pub decode_only: Vec<f64>,
@@ -265,16 +251,17 @@ pub fn median(v: &[f64]) -> f64 {
 /// times after one untimed pass of each, so that a slow spell of a shared machine hits
 /// all three alike and the medians compare like with like.
 pub fn infer_rounds(
-    model: &crate::model::FaceNet,
-    spec: crate::data::ImageSpec,
-    folder: &crate::data::IdentityFolder,
+    model: &FaceNet,
+    config: &ModelConfig,
+    folder: &IdentityFolder,
     device: &Device,
     batch: usize,
     rounds: usize,
 ) -> Result<InferRounds> {
-    use crate::data::decode_all;
-    use crate::inference::{embed_batch, embed_folder};
+    use crate::embed::{embed_batch, embed_folder};
+    use crate::image::prefetch::decode_all;
     let batch = batch.max(1);
+    let spec = config.image_spec();
     let (pixels, kept, _) = decode_all(&folder.paths, spec);
     let n = kept.len();
     if n == 0 {
@@ -289,7 +276,7 @@ pub fn infer_rounds(
     };
     let end_to_end = || -> Result<f64> {
         let t = Instant::now();
-        let e = embed_folder(model, spec, folder, device, batch, false)?;
+        let e = embed_folder(model, config, folder, device, batch, false)?;
         Ok(e.paths.len() as f64 / t.elapsed().as_secs_f64())
     };
     let decode = || {

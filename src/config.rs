@@ -1,12 +1,61 @@
-//! Run configuration: data, not constants. Read from TOML (`configs/*.toml`) or JSON, and
-//! stored as `config.json` in every checkpoint so `infer` can rebuild the same network.
+//! Run configuration: data, not constants. Read from TOML (`configs/*.toml`) or JSON,
+//! overridden by command-line flags, then validated once ([`RunConfig::load`]); stored
+//! as `config.json` in every checkpoint so `infer` can rebuild the same network. Every
+//! default lives here.
 use std::path::{Path, PathBuf};
 
+use burn::config::Config;
 use serde::{Deserialize, Serialize};
 
-use crate::data::ImageSpec;
 use crate::error::{Error, Result};
-use crate::model::ModelConfig;
+use crate::image::ImageSpec;
+
+/// Everything needed to rebuild the architecture: a checkpoint stores this, and `infer`
+/// builds the network from it before loading the weights.
+#[derive(Config, Debug, PartialEq)]
+pub struct ModelConfig {
+    /// Output channels of each conv block (3×3 conv, ReLU, 2×2 max-pool).
+    #[config(default = "vec![32, 64, 128]")]
+    pub channels: Vec<usize>,
+    /// Width of the penultimate fully connected layer: the embedding.
+    #[config(default = 128)]
+    pub embedding_size: usize,
+    /// Images are resized to `image_size`×`image_size`.
+    #[config(default = 64)]
+    pub image_size: usize,
+    /// 1 = grey (luminance), 3 = RGB.
+    #[config(default = 1)]
+    pub in_channels: usize,
+}
+
+impl ModelConfig {
+    /// Rejects configs that cannot build a network, before any weight is allocated.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |r: String| Err(Error::Invalid(format!("model config: {r}")));
+        if self.channels.is_empty() || self.channels.contains(&0) {
+            return bad(format!("channels must be non-empty and > 0, got {:?}", self.channels));
+        }
+        if self.embedding_size == 0 {
+            return bad("embedding_size must be > 0".into());
+        }
+        if !matches!(self.in_channels, 1 | 3) {
+            return bad(format!("in_channels must be 1 (grey) or 3 (RGB), got {}", self.in_channels));
+        }
+        if self.feature_side() == 0 {
+            return bad(format!("image_size {} is too small for {} pooling blocks", self.image_size, self.channels.len()));
+        }
+        Ok(())
+    }
+
+    /// Side of the feature map after the conv blocks (each halves it).
+    pub fn feature_side(&self) -> usize {
+        self.image_size >> self.channels.len()
+    }
+
+    pub fn image_spec(&self) -> ImageSpec {
+        ImageSpec { size: self.image_size, channels: self.in_channels }
+    }
+}
 
 /// Optional second objective: a supervised contrastive loss on the embedding over an
 /// identity-labelled pool, so that the embedding separates people, not only faces from
@@ -71,8 +120,41 @@ pub struct RunConfig {
     pub identity: Option<IdentityConfig>,
 }
 
+/// Command-line values that replace the file's (`facemb train` flags); None keeps the
+/// file's value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    pub embedding_size: Option<usize>,
+    pub epochs: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub learning_rate: Option<f64>,
+    pub seed: Option<u64>,
+    pub data: Option<PathBuf>,
+    pub max_per_class: Option<usize>,
+    pub name: Option<String>,
+}
+
+impl Overrides {
+    fn is_empty(&self) -> bool {
+        self == &Overrides::default()
+    }
+}
+
 impl RunConfig {
-    pub fn load(path: &Path) -> Result<Self> {
+    /// Reads `path`, applies `overrides`, and validates the result once: a file value
+    /// that a flag replaces is never checked, and a bad flag value is an error naming it.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Self> {
+        let mut cfg = Self::parse(path)?;
+        cfg.apply(overrides);
+        cfg.validate().map_err(|e| Error::Config {
+            path: path.into(),
+            reason: if overrides.is_empty() { e.to_string() } else { format!("{e} (after the command-line overrides)") },
+        })?;
+        Ok(cfg)
+    }
+
+    /// The file as written, not validated.
+    fn parse(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let cfg: RunConfig = if path.extension().is_some_and(|e| e == "json") {
             serde_json::from_str(&text).map_err(|e| Error::Config { path: path.into(), reason: e.to_string() })?
@@ -97,8 +179,23 @@ impl RunConfig {
                 reason: format!("unknown key `{k}` in [model], expected one of {MODEL_KEYS:?}"),
             });
         }
-        cfg.validate().map_err(|e| Error::Config { path: path.into(), reason: e.to_string() })?;
         Ok(cfg)
+    }
+
+    fn apply(&mut self, o: &Overrides) {
+        let t = &mut self.training;
+        o.embedding_size.inspect(|&v| self.model.embedding_size = v);
+        o.epochs.inspect(|&v| t.epochs = v);
+        o.batch_size.inspect(|&v| t.batch_size = v);
+        o.learning_rate.inspect(|&v| t.learning_rate = v);
+        o.seed.inspect(|&v| t.seed = v);
+        o.max_per_class.inspect(|&v| t.max_per_class = v);
+        if let Some(d) = &o.data {
+            self.data = d.clone();
+        }
+        if let Some(n) = &o.name {
+            self.name = n.clone();
+        }
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -129,12 +226,6 @@ impl RunConfig {
     }
 }
 
-impl ModelConfig {
-    pub fn image_spec(&self) -> ImageSpec {
-        ImageSpec { size: self.image_size, channels: self.in_channels }
-    }
-}
-
 impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
@@ -156,10 +247,14 @@ impl Default for RunConfig {
 mod tests {
     use super::*;
 
+    fn default_toml() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/default.toml")
+    }
+
     #[test]
     fn default_toml_is_the_documented_default() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/default.toml");
-        let cfg = RunConfig::load(&p).unwrap();
+        let cfg = RunConfig::load(&p, &Overrides::default()).unwrap();
         assert_eq!(cfg, RunConfig::default());
         assert_eq!(cfg.model.channels, vec![32, 64, 128]);
         assert_eq!(cfg.image_spec(), ImageSpec { size: 64, channels: 1 });
@@ -181,10 +276,29 @@ mod tests {
         let p = tmp.path().join("c.toml");
         let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/default.toml")).unwrap();
         std::fs::write(&p, base.replace("embedding_size = 128", "embedding_size = 128\nembeding = 3")).unwrap();
-        let e = RunConfig::load(&p).unwrap_err().to_string();
+        let e = RunConfig::load(&p, &Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("c.toml") && e.contains("embeding"), "{e}");
         std::fs::write(&p, base.replace("image_size = 64", "image_size = 4")).unwrap();
-        let e = RunConfig::load(&p).unwrap_err().to_string();
+        let e = RunConfig::load(&p, &Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("too small"), "{e}");
+    }
+
+    #[test]
+    fn flags_replace_file_values_before_the_one_validation() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("c.toml");
+        let base = std::fs::read_to_string(default_toml()).unwrap();
+        // A file value that a flag replaces is never judged…
+        std::fs::write(&p, base.replace("embedding_size = 128", "embedding_size = 0")).unwrap();
+        assert!(RunConfig::load(&p, &Overrides::default()).unwrap_err().to_string().contains("embedding_size"));
+        let o = Overrides { embedding_size: Some(24), epochs: Some(2), name: Some("x".into()), ..Overrides::default() };
+        let cfg = RunConfig::load(&p, &o).unwrap();
+        assert_eq!((cfg.model.embedding_size, cfg.training.epochs, cfg.name.as_str()), (24, 2, "x"));
+        // …and a bad flag is judged after it is applied, naming the file it overrides.
+        let o = Overrides { learning_rate: Some(-1.0), ..Overrides::default() };
+        let e = RunConfig::load(&default_toml(), &o).unwrap_err().to_string();
+        assert!(e.contains("learning_rate") && e.contains("default.toml") && e.contains("command-line"), "{e}");
+        let o = Overrides { name: Some("a/b".into()), ..Overrides::default() };
+        assert!(RunConfig::load(&default_toml(), &o).unwrap_err().to_string().contains("plain folder name"));
     }
 }

@@ -1,5 +1,6 @@
-//! The one error type of the library. `main.rs` prints it on one line and exits non-zero;
-//! nothing in the pipeline panics on bad input.
+//! The one error type of the library. `main.rs` prints it on one line and exits non-zero
+//! (a [`Error::Usage`] as clap formats it, with clap's exit code); nothing in the
+//! pipeline panics on bad input.
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,9 @@ pub enum Error {
     Compute { what: &'static str, reason: String },
     #[error("chart {path}: {reason}")]
     Plot { path: PathBuf, reason: String },
+    /// `--help`, `--version` or a mistake in the command line, as clap reports it.
+    #[error("{0}")]
+    Usage(clap::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

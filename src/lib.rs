@@ -1,6 +1,24 @@
 //! facemb: train a face / non-face CNN with burn, export its penultimate-layer embeddings
 //! for a folder of faces, cluster them, score the clusters against the folder labels and
 //! chart 2-D projections — next to a raw-pixel baseline.
+//!
+//! The pipeline, one module (or folder) per stage, each importing only stages before it:
+//!
+//! | stage | module | what |
+//! |---|---|---|
+//! | image | [`image`] | file → network input, identity folders, decoding ahead |
+//! | model | [`model`] | the CNN, its fused conv block, checkpoints |
+//! | train | [`train`] | training sets, batcher, losses, the loop |
+//! | embed | [`embed`] | checkpoint → vectors; the pixel baseline |
+//! | cluster | [`cluster`] | DBSCAN, k-means, chinese whispers, data-derived defaults |
+//! | project | [`project`] | t-SNE, UMAP, their PCA |
+//! | evaluate | [`evaluate`] | scores only (ARI, NMI, purity, silhouette, 1-NN) |
+//! | output | [`output`] | a run's files, table and charts |
+//!
+//! Drivers on top: [`cli`], [`experiment`] (sizes × seeds), [`bench`] (speed). Shared
+//! below everything: [`config`] (every setting and default), [`error`], [`backend`] (the
+//! device), [`files`] (JSON / CSV / npy), [`progress`] (bars), [`neighbors`] (exact k-NN)
+//! and [`synthetic`] (generated test data).
 pub mod backend;
 pub mod bench;
 pub mod cli;
@@ -10,24 +28,14 @@ pub mod embed;
 pub mod error;
 pub mod evaluate;
 pub mod experiment;
+pub mod files;
 pub mod image;
 pub mod model;
 pub mod neighbors;
 pub mod output;
+pub mod progress;
 pub mod project;
+pub mod synthetic;
 pub mod train;
-
-// Old module names, kept only while the files move (removed by the edits that follow).
-pub use embed as inference;
-pub use embed::pixels;
-pub use evaluate as report;
-pub use evaluate::metrics;
-pub use image::decode;
-pub use image::folder as data;
-pub use model::checkpoint;
-pub use model::conv_block;
-pub use output::plot;
-pub use project::tsne;
-pub use train as training;
 
 pub use error::{Error, Result};

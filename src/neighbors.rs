@@ -18,30 +18,45 @@ const POINT_BLOCK: usize = 2048;
 /// sorted by distance (ties by index). A row is never its own neighbour. `k` is clamped
 /// to N−1.
 pub fn knn(x: ArrayView2<f32>, k: usize) -> (Vec<Vec<usize>>, Vec<Vec<f32>>) {
-    let n = x.nrows();
-    let k = k.min(n.saturating_sub(1));
-    let x = x.as_standard_layout();
-    let norms: Vec<f32> = x.axis_iter(Axis(0)).map(|r| r.dot(&r)).collect();
+    nearest(x, x, k, true)
+}
+
+/// `k` nearest rows of `points` for every row of `queries` (e.g. faces to identify
+/// against a gallery): `(indices into points, distances)`, both Q×k, sorted by distance
+/// (ties by index). `k` is clamped to the number of points.
+pub fn knn_between(queries: ArrayView2<f32>, points: ArrayView2<f32>, k: usize) -> (Vec<Vec<usize>>, Vec<Vec<f32>>) {
+    nearest(queries, points, k, false)
+}
+
+/// The blocked search behind both; `same` = queries and points are one matrix, and a row
+/// is not its own neighbour.
+fn nearest(queries: ArrayView2<f32>, points: ArrayView2<f32>, k: usize, same: bool) -> (Vec<Vec<usize>>, Vec<Vec<f32>>) {
+    assert_eq!(queries.ncols(), points.ncols(), "queries and points of one width");
+    let (nq, n) = (queries.nrows(), points.nrows());
+    let k = if same { k.min(n.saturating_sub(1)) } else { k.min(n) };
+    let (q, x) = (queries.as_standard_layout(), points.as_standard_layout());
+    let q_norms: Vec<f32> = q.axis_iter(Axis(0)).map(|r| r.dot(&r)).collect();
+    let norms: Vec<f32> = if same { q_norms.clone() } else { x.axis_iter(Axis(0)).map(|r| r.dot(&r)).collect() };
     let by_distance = |a: &(f32, usize), b: &(f32, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-    let starts: Vec<usize> = (0..n).step_by(QUERY_BLOCK).collect();
+    let starts: Vec<usize> = (0..nq).step_by(QUERY_BLOCK).collect();
     let blocks: Vec<Vec<(Vec<usize>, Vec<f32>)>> = starts
         .into_par_iter()
         .map(|q0| {
-            let q1 = (q0 + QUERY_BLOCK).min(n);
-            let queries = x.slice(s![q0..q1, ..]);
+            let q1 = (q0 + QUERY_BLOCK).min(nq);
+            let block = q.slice(s![q0..q1, ..]);
             let mut best: Vec<Vec<(f32, usize)>> = vec![Vec::with_capacity(k + POINT_BLOCK); q1 - q0];
             // Squared distance of each query's current k-th best: farther points are skipped.
             let mut bound = vec![f32::INFINITY; q1 - q0];
             for p0 in (0..n).step_by(POINT_BLOCK) {
                 let p1 = (p0 + POINT_BLOCK).min(n);
-                let dots = queries.dot(&x.slice(s![p0..p1, ..]).t());
+                let dots = block.dot(&x.slice(s![p0..p1, ..]).t());
                 for (r, row) in dots.axis_iter(Axis(0)).enumerate() {
                     let i = q0 + r;
                     let cand = &mut best[r];
                     for (c, &dot) in row.iter().enumerate() {
                         let j = p0 + c;
-                        let d2 = (norms[i] + norms[j] - 2.0 * dot).max(0.0);
-                        if j != i && d2 <= bound[r] {
+                        let d2 = (q_norms[i] + norms[j] - 2.0 * dot).max(0.0);
+                        if !(same && j == i) && d2 <= bound[r] {
                             cand.push((d2, j));
                         }
                     }
@@ -107,6 +122,23 @@ mod tests {
                 assert!((d - a.0.sqrt()).abs() < 1e-4, "row {i}: {d} vs {}", a.0.sqrt());
             }
         }
+    }
+
+    #[test]
+    fn knn_between_two_matrices_finds_the_nearest_points_of_each_query() {
+        let gallery = array![[0.0f32, 0.0], [10.0, 0.0], [0.0, 10.0]];
+        let queries = array![[9.0f32, 1.0], [0.0, 0.0], [1.0, 8.0]];
+        let (idx, dist) = knn_between(queries.view(), gallery.view(), 2);
+        assert_eq!(idx, vec![vec![1, 0], vec![0, 1], vec![2, 0]]);
+        // A query equal to a gallery point is at distance 0 from it (not excluded).
+        assert_eq!(dist[1][0], 0.0);
+        assert!((dist[0][0] - 2f32.sqrt()).abs() < 1e-5);
+        // k beyond the gallery gives every point.
+        assert_eq!(knn_between(queries.view(), gallery.view(), 9).0[0].len(), 3);
+        // Between a matrix and itself = within it, plus each row itself first.
+        let (within, _) = knn(gallery.view(), 1);
+        let (between, _) = knn_between(gallery.view(), gallery.view(), 2);
+        assert!((0..3).all(|i| between[i] == vec![i, within[i][0]]));
     }
 
     #[test]

@@ -1,75 +1,32 @@
-//! One evaluation path for any N×E matrix (CNN embeddings or the pixel baseline): write
-//! the vectors, cluster them, score the clusters against the folder labels, project to
-//! 2-D and chart. `infer`, `pixels` and `experiment` all go through `evaluate`.
+//! Scores of a matrix of vectors against its folder labels: each clustering method's
+//! partition (ARI, NMI, purity, silhouette, from [`metrics`]) and the vectors' own
+//! leave-one-out 1-NN accuracy. Computes only: [`crate::output`] writes what it returns.
 pub mod metrics;
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::write_json;
-use crate::cluster;
-use crate::error::{Error, Result};
-use crate::inference::Embeddings;
+use crate::cluster::{self, Method};
+use crate::embed::Embeddings;
+use crate::error::Result;
 use crate::neighbors::l2_normalize;
-use crate::plot;
-use crate::project::{self, TsneParams, UmapParams};
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    Dbscan,
-    Kmeans,
-    /// Chinese whispers (the graph clustering dlib uses for faces).
-    Cw,
-}
-
-impl Method {
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Dbscan => "dbscan",
-            Method::Kmeans => "kmeans",
-            Method::Cw => "chinese_whispers",
-        }
-    }
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
+/// How to evaluate: which methods, with which clustering parameters, on which vectors.
+#[derive(Clone, Debug, PartialEq)]
 pub struct EvalOptions {
     pub methods: Vec<Method>,
-    /// DBSCAN radius; derived from the data when absent.
-    pub eps: Option<f32>,
-    pub min_samples: usize,
-    /// k-means k; the number of identity folders when absent.
-    pub k: Option<usize>,
-    /// Chinese-whispers edge threshold; derived from the data when absent.
-    pub cw_threshold: Option<f32>,
+    /// The methods' parameters; its seed also seeds the projections of the charts.
+    pub params: cluster::Params,
     /// L2-normalise the vectors before clustering and projecting.
     pub normalize: bool,
-    pub seed: u64,
-    /// File stem of the t-SNE chart (`<stem>_<E>.png`); no chart when None.
-    pub tsne: Option<String>,
-    /// File stem of the UMAP chart (`<stem>_<E>.png`); no chart when None.
-    pub umap: Option<String>,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions {
-            methods: vec![Method::Dbscan, Method::Kmeans, Method::Cw],
-            eps: None,
-            min_samples: 3,
-            k: None,
-            cw_threshold: None,
-            normalize: false,
-            seed: 0,
-            tsne: Some("tsne".into()),
-            umap: Some("umap".into()),
-        }
+        EvalOptions { methods: Method::ALL.to_vec(), params: cluster::Params::default(), normalize: false }
     }
 }
 
@@ -100,6 +57,7 @@ pub struct Scores {
     /// Leave-one-out 1-NN identity accuracy of the vectors themselves.
     pub one_nn_accuracy: f64,
     pub methods: Vec<MethodScores>,
+    /// The charts drawn of these vectors (filled in by `output`).
     pub charts: Vec<PathBuf>,
 }
 
@@ -109,208 +67,116 @@ impl Scores {
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+/// What [`evaluate`] found: the scores, each method's labels (in the order of
+/// `EvalOptions::methods`) and the normalised vectors when those were clustered.
+#[derive(Debug)]
+pub struct Evaluation {
+    pub scores: Scores,
+    pub labels: Vec<(Method, Vec<i64>)>,
+    pub normalized: Option<Array2<f32>>,
 }
 
-fn write_text(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|e| Error::io(path, e))
-}
-
-/// Clusters with one method, returning labels and a description of the parameters.
-fn run_method(m: Method, x: ArrayView2<f32>, opts: &EvalOptions, n_identities: usize) -> Result<(Vec<i64>, String)> {
-    match m {
-        Method::Dbscan => {
-            let (eps, how) = match opts.eps {
-                Some(e) => (e, format!("eps = {e} (given)")),
-                None => cluster::auto_eps(x, opts.min_samples),
-            };
-            Ok((cluster::dbscan(x, eps, opts.min_samples)?, format!("{how}, min_samples = {}", opts.min_samples)))
-        }
-        Method::Kmeans => {
-            let (k, how) = match opts.k {
-                Some(k) => (k, "given"),
-                None => (n_identities, "number of identity folders"),
-            };
-            let k = k.min(x.nrows());
-            Ok((cluster::kmeans(x, k, opts.seed)?, format!("k = {k} ({how})")))
-        }
-        Method::Cw => {
-            let (t, how) = match opts.cw_threshold {
-                Some(t) => (t, format!("threshold = {t} (given)")),
-                None => cluster::auto_cw_threshold(x),
-            };
-            Ok((cluster::chinese_whispers(x, t, opts.seed)?, how))
-        }
+impl Evaluation {
+    /// The vectors that were clustered (and that charts should project).
+    pub fn vectors<'a>(&'a self, emb: &'a Embeddings) -> ArrayView2<'a, f32> {
+        self.normalized.as_ref().map_or(emb.matrix.view(), |a| a.view())
     }
 }
 
-/// Reads back what [`evaluate`] wrote to `dir`: the vectors (embeddings.npy) and each
-/// row's identity index (index.csv), identities numbered in order of first appearance.
-pub fn read_embeddings(dir: &Path) -> Result<(Array2<f32>, Vec<usize>)> {
-    let npy = dir.join("embeddings.npy");
-    let matrix: Array2<f32> = ndarray_npy::read_npy(&npy).map_err(|e| Error::Data { path: npy.clone(), reason: e.to_string() })?;
-    let csv = dir.join("index.csv");
-    let text = std::fs::read_to_string(&csv).map_err(|e| Error::io(&csv, e))?;
-    let bad = |reason: String| Error::Data { path: csv.clone(), reason };
-    let mut ids = std::collections::HashMap::new();
-    let mut labels = Vec::new();
-    for (line_no, line) in text.lines().enumerate().skip(1) {
-        // row,path,identity,p_face: the identity is the second field from the right
-        // (a quoted path may itself hold commas).
-        let identity = csv_fields(line).into_iter().rev().nth(1).ok_or_else(|| bad(format!("line {}: too few fields", line_no + 1)))?;
-        let next = ids.len();
-        labels.push(*ids.entry(identity).or_insert(next));
-    }
-    if labels.len() != matrix.nrows() {
-        return Err(bad(format!("{} rows, but embeddings.npy has {}", labels.len(), matrix.nrows())));
-    }
-    Ok((matrix, labels))
-}
-
-/// Fields of one CSV line as [`csv_field`] writes them (quotes doubled inside quotes).
-fn csv_fields(line: &str) -> Vec<String> {
-    let (mut fields, mut cur, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    fields.push(cur);
-    fields
-}
-
-/// Writes embeddings.npy, index.csv, clusters.csv, scores.json and the charts to
-/// `out_dir`, and returns the scores ([`table`] formats them).
-pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOptions, out_dir: &Path) -> Result<Scores> {
-    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let npy = out_dir.join("embeddings.npy");
-    ndarray_npy::write_npy(&npy, &emb.matrix).map_err(|e| Error::Data { path: npy.clone(), reason: e.to_string() })?;
-
-    let mut index = String::from("row,path,identity,p_face\n");
-    for (i, p) in emb.paths.iter().enumerate() {
-        let pf = emb.p_face.as_ref().map_or(String::new(), |v| format!("{:.6}", v[i]));
-        let _ = writeln!(index, "{i},{},{},{pf}", csv_field(&p.to_string_lossy()), csv_field(&emb.names[emb.identity[i]]));
-    }
-    write_text(&out_dir.join("index.csv"), &index)?;
-
+/// Clusters `emb` with every method of `opts` and scores the clusters and the vectors
+/// against the identity of each row. `source` and `folder` only label the scores.
+pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOptions) -> Result<Evaluation> {
     let normalized: Option<Array2<f32>> = opts.normalize.then(|| l2_normalize(emb.matrix.view()));
     let x = normalized.as_ref().map_or(emb.matrix.view(), |a| a.view());
     let truth = &emb.identity;
-    let n_ids = emb.names.len();
-
     let mut methods = Vec::new();
-    let mut columns: Vec<(String, Vec<i64>)> = Vec::new();
+    let mut labels = Vec::new();
     for &m in &opts.methods {
         let t = Instant::now();
-        let (labels, params) = run_method(m, x, opts, n_ids)?;
+        let (pred, params) = cluster::run(m, x, &opts.params, emb.names.len())?;
         let seconds = t.elapsed().as_secs_f64();
-        let (clusters, noise) = metrics::cluster_counts(&labels);
+        let (clusters, noise) = metrics::cluster_counts(&pred);
         methods.push(MethodScores {
             method: m.name().into(),
             params,
             clusters,
             noise,
-            ari: metrics::adjusted_rand_index(truth, &labels),
-            nmi: metrics::normalized_mutual_info(truth, &labels),
-            purity: metrics::purity(truth, &labels),
-            silhouette: metrics::silhouette_sampled(x, &labels, opts.seed),
+            ari: metrics::adjusted_rand_index(truth, &pred),
+            nmi: metrics::normalized_mutual_info(truth, &pred),
+            purity: metrics::purity(truth, &pred),
+            silhouette: metrics::silhouette_sampled(x, &pred, opts.params.seed),
             seconds,
         });
-        columns.push((m.name().into(), labels));
+        labels.push((m, pred));
     }
-    let mut csv = String::from("row,identity");
-    for (name, _) in &columns {
-        let _ = write!(csv, ",{name}");
-    }
-    csv.push('\n');
-    for i in 0..emb.paths.len() {
-        let _ = write!(csv, "{i},{}", csv_field(&emb.names[truth[i]]));
-        for (_, labels) in &columns {
-            let _ = write!(csv, ",{}", labels[i]);
-        }
-        csv.push('\n');
-    }
-    write_text(&out_dir.join("clusters.csv"), &csv)?;
-
-    let dim = emb.dim();
-    let mut charts = Vec::new();
-    let caption = |method: &str| format!("{method} of {source} — N = {}, E = {dim}", emb.paths.len());
-    let tsne = |x: ArrayView2<f32>| project::tsne(x, &TsneParams { seed: opts.seed, ..TsneParams::default() });
-    let umap = |x: ArrayView2<f32>| project::umap(x, &UmapParams { seed: opts.seed, ..UmapParams::default() });
-    let projections: [(&Option<String>, &str, &dyn Fn(ArrayView2<f32>) -> Result<Array2<f32>>); 2] =
-        [(&opts.tsne, "t-SNE", &tsne), (&opts.umap, "UMAP", &umap)];
-    for (stem, method, project) in projections {
-        let Some(stem) = stem else { continue };
-        // A folder too small to project still gets its vectors, clusters and scores.
-        let t = Instant::now();
-        match project(x) {
-            Ok(y) => {
-                eprintln!("{method} layout of {} points in {:.1} s", emb.paths.len(), t.elapsed().as_secs_f64());
-                let path = out_dir.join(format!("{stem}_{dim}.png"));
-                plot::scatter_png(&path, y.view(), truth, &emb.names, &caption(method))?;
-                charts.push(path);
-            }
-            Err(e) => eprintln!("warning: no {method} chart: {e}"),
-        }
-    }
-
     let scores = Scores {
         source: source.into(),
         folder: folder.to_path_buf(),
         images: emb.paths.len(),
-        identities: n_ids,
-        dim,
+        identities: emb.names.len(),
+        dim: emb.dim(),
         skipped_files: emb.skipped.len(),
         normalized: opts.normalize,
         one_nn_accuracy: metrics::one_nn_accuracy(x, truth),
         methods,
-        charts,
+        charts: Vec::new(),
     };
-    write_json(&out_dir.join("scores.json"), &scores)?;
-    Ok(scores)
+    Ok(Evaluation { scores, labels, normalized })
 }
 
-/// The printed summary: one row per clustering method.
-pub fn table(s: &Scores) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} on {}: {} images, {} identities, E = {}{}{}",
-        s.source,
-        s.folder.display(),
-        s.images,
-        s.identities,
-        s.dim,
-        if s.normalized { ", L2-normalised" } else { "" },
-        if s.skipped_files > 0 { format!(", {} files skipped", s.skipped_files) } else { String::new() }
-    );
-    let _ = writeln!(
-        out,
-        "{:<17} {:>8} {:>6} {:>6} {:>6} {:>6} {:>10}  params",
-        "method", "clusters", "noise", "ARI", "NMI", "purity", "silhouette"
-    );
-    for m in &s.methods {
-        let _ = writeln!(
-            out,
-            "{:<17} {:>8} {:>6} {:>6.3} {:>6.3} {:>6.3} {:>10}  {}",
-            m.method,
-            m.clusters,
-            m.noise,
-            m.ari,
-            m.nmi,
-            m.purity,
-            m.silhouette.map_or("-".into(), |v| format!("{v:.3}")),
-            m.params
-        );
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::blobs;
+
+    fn embeddings(x: Array2<f32>, identity: Vec<usize>) -> Embeddings {
+        let n = x.nrows();
+        let ids = identity.iter().max().map_or(0, |m| m + 1);
+        Embeddings {
+            matrix: x,
+            paths: (0..n).map(|i| PathBuf::from(format!("{i}.png"))).collect(),
+            identity,
+            names: (0..ids).map(|i| format!("person {i}")).collect(),
+            p_face: None,
+            skipped: Vec::new(),
+        }
     }
-    let _ = write!(out, "leave-one-out 1-NN identity accuracy: {:.3}", s.one_nn_accuracy);
-    out
+
+    #[test]
+    fn separated_identities_score_perfectly_with_every_method() {
+        let (x, truth) = blobs(90, 16, 3, 1.0, 4);
+        let emb = embeddings(x, truth);
+        let ev = evaluate(&emb, "blobs", Path::new("f"), &EvalOptions::default()).unwrap();
+        let s = &ev.scores;
+        assert_eq!((s.images, s.identities, s.dim, s.one_nn_accuracy), (90, 3, 16, 1.0));
+        assert_eq!(s.methods.iter().map(|m| m.method.as_str()).collect::<Vec<_>>(), ["dbscan", "kmeans", "chinese_whispers"]);
+        // k-means with the true k is exact; the data-derived radii may leave an outermost
+        // point alone (a singleton), which costs a little ARI but no purity.
+        assert_eq!(s.method(Method::Kmeans).map(|m| (m.ari, m.clusters)), Some((1.0, 3)));
+        for m in &s.methods {
+            assert!(m.ari >= 0.9 && m.purity == 1.0 && m.silhouette.unwrap() > 0.5, "{m:?}");
+        }
+        assert_eq!(ev.labels.len(), 3);
+        assert_eq!(ev.labels[1].0, Method::Kmeans);
+        assert!(ev.normalized.is_none() && !s.normalized);
+        assert_eq!(ev.vectors(&emb), emb.matrix.view());
+    }
+
+    #[test]
+    fn normalising_clusters_directions_not_lengths() {
+        // Two directions, each at two very different lengths: raw k-means splits by
+        // length, normalised vectors are two points.
+        let mut rows = Vec::new();
+        for (i, len) in [1.0f32, 1.0, 50.0, 50.0, 1.0, 1.0, 50.0, 50.0].iter().enumerate() {
+            rows.extend(if i < 4 { [*len, 0.0] } else { [0.0, *len] });
+        }
+        let x = Array2::from_shape_vec((8, 2), rows).unwrap();
+        let emb = embeddings(x, vec![0, 0, 0, 0, 1, 1, 1, 1]);
+        let opts = EvalOptions { methods: vec![Method::Kmeans], ..EvalOptions::default() };
+        let raw = evaluate(&emb, "raw", Path::new("f"), &opts).unwrap();
+        let unit = evaluate(&emb, "unit", Path::new("f"), &EvalOptions { normalize: true, ..opts }).unwrap();
+        assert!(raw.scores.methods[0].ari < 1.0);
+        assert_eq!(unit.scores.methods[0].ari, 1.0);
+        assert!(unit.scores.normalized && (unit.vectors(&emb)[[2, 0]] - 1.0).abs() < 1e-6);
+    }
 }

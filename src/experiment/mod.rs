@@ -6,30 +6,35 @@
 //! (`runs/<run>.json`): with them a rerun skips the run's training and evaluation, even on a
 //! machine where its checkpoint is gone, so a long sweep can be carried on elsewhere with the
 //! results folder alone.
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+mod records;
+mod results;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::prelude::Device;
-use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
-use crate::checkpoint::{self, METRICS_FILE};
-use crate::config::RunConfig;
-use crate::data::IdentityFolder;
+use crate::cluster::Method;
+use crate::config::{self, RunConfig};
+use crate::embed::pixels::pixel_embeddings;
+use crate::embed::{DEFAULT_BATCH, Embeddings, embed_folder};
 use crate::error::{Error, Result};
-use crate::inference::{Embeddings, embed_folder};
-use crate::pixels::pixel_embeddings;
-use crate::plot::{self, Series};
+use crate::evaluate::EvalOptions;
+use crate::image::folder::IdentityFolder;
+use crate::model::checkpoint;
+use crate::output::{self, Charts, plot};
+use crate::progress;
 use crate::project::{self, UmapParams};
-use crate::report::{self, EvalOptions, Method, Scores};
-use crate::training::{self, TrainMetrics};
+use crate::train;
+use records::{RunRecord, evaluation_key, finished_run, load_record};
+pub use results::ResultRow;
+use results::{folder_label, rows_of};
 
-fn default_methods() -> Vec<Method> {
-    EvalOptions::default().methods
+fn all_methods() -> Vec<Method> {
+    Method::ALL.to_vec()
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -44,7 +49,7 @@ pub struct ExperimentConfig {
     pub seeds: Vec<u64>,
     /// Clustering folders `ROOT/<identity>/<image>` to evaluate every run on.
     pub folders: Vec<PathBuf>,
-    #[serde(default = "default_methods")]
+    #[serde(default = "all_methods")]
     pub methods: Vec<Method>,
     /// Pixel-baseline image sizes S (S×S grey pixels); the first is the charts' dashed line.
     #[serde(default)]
@@ -66,24 +71,54 @@ fn yes() -> bool {
     true
 }
 
+/// Command-line changes to an experiment file: more folders, other seeds or sizes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    pub folders: Vec<PathBuf>,
+    pub seeds: Option<Vec<u64>>,
+    pub sizes: Option<Vec<usize>>,
+}
+
 impl ExperimentConfig {
-    pub fn load(path: &Path) -> Result<Self> {
+    /// Reads `path`, applies the command-line `overrides`, and validates the result once
+    /// (the same rules for a value from the file or from a flag).
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let cfg: ExperimentConfig = toml::from_str(&text).map_err(|e| Error::Config { path: path.into(), reason: e.to_string() })?;
-        let bad = |reason: &str| Err(Error::Config { path: path.into(), reason: reason.into() });
-        if cfg.embedding_sizes.is_empty() || cfg.embedding_sizes.contains(&0) {
-            return bad("embedding_sizes must list sizes > 0");
+        let mut cfg: ExperimentConfig = toml::from_str(&text).map_err(|e| Error::Config { path: path.into(), reason: e.to_string() })?;
+        cfg.folders.extend(overrides.folders.iter().cloned());
+        if let Some(seeds) = overrides.seeds.clone().filter(|s| !s.is_empty()) {
+            cfg.seeds = seeds;
         }
-        if cfg.seeds.is_empty() {
-            return bad("seeds must not be empty");
+        if let Some(sizes) = overrides.sizes.clone().filter(|s| !s.is_empty()) {
+            cfg.embedding_sizes = sizes;
         }
-        if cfg.folders.is_empty() {
-            return bad("folders must name at least one clustering folder");
-        }
-        if cfg.name.is_empty() || cfg.name.contains(['/', '\\']) {
-            return bad("name must be a plain folder name");
-        }
+        cfg.validate().map_err(|reason| Error::Config {
+            path: path.into(),
+            reason: if overrides == &Overrides::default() { reason } else { format!("{reason} (after the command-line overrides)") },
+        })?;
         Ok(cfg)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.embedding_sizes.is_empty() || self.embedding_sizes.contains(&0) {
+            return Err("embedding_sizes must list sizes > 0".into());
+        }
+        if self.seeds.is_empty() {
+            return Err("seeds must not be empty".into());
+        }
+        if self.folders.is_empty() {
+            return Err("folders must name at least one clustering folder".into());
+        }
+        if self.pixel_sizes.contains(&0) {
+            return Err("pixel_sizes must list sizes > 0".into());
+        }
+        if self.epochs == Some(0) {
+            return Err("epochs must be > 0".into());
+        }
+        if self.name.is_empty() || self.name.contains(['/', '\\']) {
+            return Err("name must be a plain folder name".into());
+        }
+        Ok(())
     }
 
     /// The run config of one size × seed.
@@ -102,29 +137,6 @@ impl ExperimentConfig {
     }
 }
 
-/// One line of `results.csv`: one (embedding, folder, method) evaluation.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct ResultRow {
-    /// "cnn" or "pixels".
-    pub kind: String,
-    /// Embedding size (cnn) or image side S (pixels).
-    pub size: usize,
-    pub seed: Option<u64>,
-    pub folder: String,
-    pub method: String,
-    pub dim: usize,
-    pub clusters: usize,
-    pub noise: usize,
-    pub ari: f64,
-    pub nmi: f64,
-    pub silhouette: Option<f64>,
-    pub one_nn: f64,
-    pub val_accuracy: Option<f64>,
-    pub train_seconds: Option<f64>,
-    pub train_images_per_sec: Option<f64>,
-    pub embed_images_per_sec: f64,
-}
-
 pub struct Options<'a> {
     pub backend: Backend,
     pub device: &'a Device,
@@ -133,98 +145,16 @@ pub struct Options<'a> {
     pub progress: bool,
 }
 
-/// Reads a finished run back when its stored config is exactly `cfg`.
-fn finished_run(dir: &Path, cfg: &RunConfig) -> Option<TrainMetrics> {
-    let stored = checkpoint::load_config(dir).ok()?;
-    if &stored != cfg || !dir.join(checkpoint::MODEL_FILE).is_file() {
-        return None;
-    }
-    serde_json::from_str(&std::fs::read_to_string(dir.join(METRICS_FILE)).ok()?).ok()
-}
-
-fn folder_label(p: &Path) -> String {
-    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
-}
-
-fn rows_of(scores: &Scores, kind: &str, size: usize, seed: Option<u64>, train: Option<&TrainMetrics>, embed_rate: f64) -> Vec<ResultRow> {
-    scores
-        .methods
-        .iter()
-        .map(|m| ResultRow {
-            kind: kind.into(),
-            size,
-            seed,
-            folder: folder_label(&scores.folder),
-            method: m.method.clone(),
-            dim: scores.dim,
-            clusters: m.clusters,
-            noise: m.noise,
-            ari: m.ari,
-            nmi: m.nmi,
-            silhouette: m.silhouette,
-            one_nn: scores.one_nn_accuracy,
-            val_accuracy: train.and_then(|t| t.final_val_accuracy()),
-            train_seconds: train.map(|t| t.total_seconds),
-            train_images_per_sec: train.map(|t| {
-                let e = &t.epochs;
-                e.iter().map(|x| x.train_images_per_sec).sum::<f64>() / e.len().max(1) as f64
-            }),
-            embed_images_per_sec: embed_rate,
-        })
-        .collect()
-}
-
-/// One finished run's contribution to the tables and the UMAP grids (`runs/<run>.json`).
-#[derive(Serialize, Deserialize)]
-struct RunRecord {
-    config: RunConfig,
-    /// What the rows were measured on: see `evaluation_key`.
-    evaluation: String,
-    metrics: TrainMetrics,
-    rows: Vec<ResultRow>,
-    /// Per folder (first seed only, when the grid is drawn): UMAP layout and row identities.
-    umap: Vec<(Vec<[f32; 2]>, Vec<usize>)>,
-}
-
-/// The folders (path, identities, images), methods and normalisation the rows depend on:
-/// a record counts only when these are unchanged.
-fn evaluation_key(exp: &ExperimentConfig, folders: &[IdentityFolder]) -> String {
-    let folders: Vec<(String, usize, usize)> =
-        folders.iter().map(|f| (f.root.display().to_string(), f.names.len(), f.paths.len())).collect();
-    let methods: Vec<&str> = exp.methods.iter().map(|m| m.name()).collect();
-    serde_json::json!({ "folders": folders, "methods": methods, "normalize": exp.normalize, "umap_grid": exp.umap_grid }).to_string()
-}
-
-fn load_record(path: &Path, cfg: &RunConfig, key: &str) -> Option<RunRecord> {
-    let rec: RunRecord = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    (&rec.config == cfg && rec.evaluation == key).then_some(rec)
-}
-
-/// A line above the progress bar (or plain, when the bar is not drawn, as in a log).
-fn say(pb: &ProgressBar, show: bool, line: String) {
-    if !show {
-    } else if pb.is_hidden() {
-        eprintln!("{line}");
-    } else {
-        pb.println(line);
-    }
-}
-
 /// Runs the whole experiment; returns every evaluation row.
 pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
-    let base = RunConfig::load(&exp.base_config)?;
+    let base = RunConfig::load(&exp.base_config, &config::Overrides::default())?;
     let folders: Vec<IdentityFolder> = exp.folders.iter().map(|f| IdentityFolder::scan(f)).collect::<Result<_>>()?;
-    let eval = EvalOptions { methods: exp.methods.clone(), normalize: exp.normalize, tsne: None, umap: None, ..EvalOptions::default() };
+    let eval = EvalOptions { methods: exp.methods.clone(), normalize: exp.normalize, ..EvalOptions::default() };
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
 
     let runs = exp.embedding_sizes.len() * exp.seeds.len();
     let steps = runs * (1 + folders.len()) + exp.pixel_sizes.len() * folders.len();
-    let pb = if opts.progress { ProgressBar::new(steps as u64) } else { ProgressBar::hidden() };
-    pb.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps, {elapsed} elapsed, ETA {eta}  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let pb = progress::bar(steps, "{prefix} [{bar:30}] {pos}/{len} steps, {elapsed} elapsed, ETA {eta}  {msg}", opts.progress);
     pb.set_prefix(exp.name.clone());
     let started = Instant::now();
     let mut rows = Vec::new();
@@ -243,7 +173,11 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
         let record_path = runs_dir.join(format!("{}.json", cfg.name));
         let grid_run = exp.umap_grid && seed == exp.seeds[0];
         if let Some(rec) = load_record(&record_path, &cfg, &key).filter(|r| !grid_run || r.umap.len() == folders.len()) {
-            say(&pb, opts.progress, format!("E={size:<5} seed {seed}: scores of an earlier run reused ({})", record_path.display()));
+            progress::say(
+                &pb,
+                opts.progress,
+                &format!("E={size:<5} seed {seed}: scores of an earlier run reused ({})", record_path.display()),
+            );
             backends.insert(rec.metrics.backend.clone());
             rows.extend(rec.rows);
             for (fi, (layout, labels)) in rec.umap.into_iter().enumerate().filter(|_| grid_run) {
@@ -259,15 +193,15 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
         let (metrics, model, reused) = match finished_run(&dir, &cfg) {
             Some(m) => (m, checkpoint::load(&dir, opts.device)?.1, true),
             None => {
-                let out = training::train(&cfg, opts.backend, opts.device, &opts.checkpoints, false)?;
+                let out = train::train(&cfg, opts.backend, opts.device, &opts.checkpoints, false)?;
                 (out.metrics, out.model, false)
             }
         };
         pb.inc(1);
-        say(
+        progress::say(
             &pb,
             opts.progress,
-            format!(
+            &format!(
                 "E={size:<5} seed {seed}: val acc {}, {:.0} s{}",
                 metrics.final_val_accuracy().map_or("-".into(), |a| format!("{a:.4}")),
                 metrics.total_seconds,
@@ -280,10 +214,10 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
         for (fi, folder) in folders.iter().enumerate() {
             pb.set_message(format!("run {}/{runs}: evaluate E={size} seed {seed} on {}", r + 1, folder_label(&folder.root)));
             let t = Instant::now();
-            let emb = embed_folder(&model, cfg.image_spec(), folder, opts.device, 256, false)?;
+            let emb = embed_folder(&model, &cfg.model, folder, opts.device, DEFAULT_BATCH, false)?;
             let rate = emb.paths.len() as f64 / t.elapsed().as_secs_f64();
             let dir = opts.out.join("runs").join(&cfg.name).join(folder_label(&folder.root));
-            let scores = report::evaluate(&emb, &format!("cnn {}", cfg.name), &folder.root, &eval, &dir)?;
+            let scores = output::report(&emb, &format!("cnn {}", cfg.name), &folder.root, &eval, &Charts::none(), &dir)?;
             record.rows.extend(rows_of(&scores, "cnn", size, Some(seed), Some(&metrics), rate));
             if grid_run {
                 let panel = umap_panel(&emb)?;
@@ -305,7 +239,7 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
             let emb = pixel_embeddings(folder, s, false)?;
             let rate = emb.paths.len() as f64 / t.elapsed().as_secs_f64();
             let dir = opts.out.join("runs").join(format!("pixels-{s}")).join(folder_label(&folder.root));
-            let scores = report::evaluate(&emb, &format!("pixels {s}x{s}"), &folder.root, &eval, &dir)?;
+            let scores = output::report(&emb, &format!("pixels {s}x{s}"), &folder.root, &eval, &Charts::none(), &dir)?;
             rows.extend(rows_of(&scores, "pixels", s, None, None, rate));
             if exp.umap_grid && s == exp.pixel_sizes[0] {
                 grids[fi].push((format!("pixels {s}×{s}"), umap_panel(&emb)?));
@@ -316,10 +250,10 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
     }
     pb.finish_and_clear();
 
-    write_csv(&opts.out.join("results.csv"), &rows)?;
-    let md = markdown(exp, &rows, started.elapsed().as_secs_f64(), &backends.into_iter().collect::<Vec<_>>().join(", "));
+    results::write_csv(&opts.out.join("results.csv"), &rows)?;
+    let md = results::markdown(exp, &rows, started.elapsed().as_secs_f64(), &backends.into_iter().collect::<Vec<_>>().join(", "));
     std::fs::write(opts.out.join("results.md"), &md).map_err(|e| Error::io(opts.out.join("results.md"), e))?;
-    charts(exp, &rows, &opts.out)?;
+    results::charts(exp, &rows, &opts.out)?;
     for ((folder, panels), labels) in folders.iter().zip(&grids).zip(&grid_labels) {
         if !panels.is_empty() {
             let path = opts.out.join(format!("umap_grid_{}.png", folder_label(&folder.root)));
@@ -331,161 +265,53 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
     Ok(rows)
 }
 
-fn opt(v: Option<f64>) -> String {
-    v.map_or(String::new(), |x| format!("{x:.6}"))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn write_csv(path: &Path, rows: &[ResultRow]) -> Result<()> {
-    let mut s = String::from(
-        "kind,size,seed,folder,method,dim,clusters,noise,ari,nmi,silhouette,one_nn,val_accuracy,train_seconds,train_images_per_sec,embed_images_per_sec\n",
-    );
-    for r in rows {
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{},{},{:.6},{:.6},{},{:.6},{},{},{},{:.1}",
-            r.kind,
-            r.size,
-            r.seed.map_or(String::new(), |v| v.to_string()),
-            r.folder,
-            r.method,
-            r.dim,
-            r.clusters,
-            r.noise,
-            r.ari,
-            r.nmi,
-            opt(r.silhouette),
-            r.one_nn,
-            opt(r.val_accuracy),
-            opt(r.train_seconds),
-            opt(r.train_images_per_sec),
-            r.embed_images_per_sec
-        );
+    fn smoke() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/experiments/smoke.toml")
     }
-    std::fs::write(path, s).map_err(|e| Error::io(path, e))
-}
 
-/// Mean and (sample) standard deviation.
-pub fn mean_sd(v: &[f64]) -> (f64, f64) {
-    if v.is_empty() {
-        return (f64::NAN, 0.0);
+    #[test]
+    fn flags_extend_or_replace_the_file_and_are_checked_alike() {
+        let exp = ExperimentConfig::load(&smoke(), &Overrides::default()).unwrap();
+        assert_eq!((exp.embedding_sizes.as_slice(), exp.seeds.as_slice()), (&[8, 32][..], &[1, 2][..]));
+        let o = Overrides { folders: vec!["x".into()], seeds: Some(vec![5]), sizes: Some(vec![4, 16]) };
+        let exp = ExperimentConfig::load(&smoke(), &o).unwrap();
+        assert_eq!((exp.embedding_sizes.as_slice(), exp.seeds.as_slice(), exp.folders.len()), (&[4, 16][..], &[5][..], 2));
+        // `--sizes 0` is refused like `embedding_sizes = [0]` in the file, naming the file.
+        let o = Overrides { sizes: Some(vec![0]), ..Overrides::default() };
+        let e = ExperimentConfig::load(&smoke(), &o).unwrap_err().to_string();
+        assert!(e.contains("smoke.toml") && e.contains("embedding_sizes must list sizes > 0") && e.contains("command-line"), "{e}");
     }
-    let m = v.iter().sum::<f64>() / v.len() as f64;
-    let sd = if v.len() > 1 { (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt() } else { 0.0 };
-    (m, sd)
-}
 
-fn cell(v: &[f64], digits: usize) -> String {
-    match mean_sd(v) {
-        (m, _) if m.is_nan() => "-".into(),
-        (m, sd) if v.len() > 1 => format!("{m:.digits$} ± {sd:.digits$}"),
-        (m, _) => format!("{m:.digits$}"),
-    }
-}
-
-type Key = (String, usize, String); // kind, size, folder
-
-/// Rows grouped by (kind, size, folder), then by method: all seeds together.
-fn grouped(rows: &[ResultRow]) -> BTreeMap<Key, BTreeMap<String, Vec<&ResultRow>>> {
-    let mut g: BTreeMap<Key, BTreeMap<String, Vec<&ResultRow>>> = BTreeMap::new();
-    for r in rows {
-        g.entry((r.kind.clone(), r.size, r.folder.clone())).or_default().entry(r.method.clone()).or_default().push(r);
-    }
-    g
-}
-
-pub fn markdown(exp: &ExperimentConfig, rows: &[ResultRow], seconds: f64, backends: &str) -> String {
-    let g = grouped(rows);
-    let methods: Vec<&str> = exp.methods.iter().map(|m| m.name()).collect();
-    let mut s = format!(
-        "# Experiment `{}`\n\nEmbedding sizes {:?}, seeds {:?} (mean ± sd over seeds), pixel baseline sizes {:?}; \
-         trained on {}; wall time of this invocation {:.1} min (runs reused from earlier ones not counted). \
-         Per method: ARI / NMI / silhouette.\n",
-        exp.name,
-        exp.embedding_sizes,
-        exp.seeds,
-        exp.pixel_sizes,
-        backends,
-        seconds / 60.0
-    );
-    let folders: Vec<String> = exp.folders.iter().map(|f| folder_label(f)).collect();
-    for folder in &folders {
-        let _ = write!(s, "\n## {folder}\n\n| embedding | val acc | train s | train img/s | 1-NN |");
-        for m in &methods {
-            let _ = write!(s, " {m} |");
-        }
-        let _ = write!(s, "\n|---|---|---|---|---|");
-        s.push_str(&"---|".repeat(methods.len()));
-        s.push('\n');
-        for ((kind, size, f), by_method) in &g {
-            if f != folder {
-                continue;
-            }
-            let any: &Vec<&ResultRow> = match by_method.values().next() {
-                Some(v) => v,
-                None => continue,
-            };
-            let col = |get: &dyn Fn(&ResultRow) -> Option<f64>| -> Vec<f64> { any.iter().filter_map(|r| get(r)).collect() };
-            let name = if kind == "pixels" { format!("pixels {size}×{size}") } else { format!("E = {size}") };
-            let _ = write!(
-                s,
-                "| {name} | {} | {} | {} | {} |",
-                cell(&col(&|r| r.val_accuracy), 4),
-                cell(&col(&|r| r.train_seconds), 0),
-                cell(&col(&|r| r.train_images_per_sec), 0),
-                cell(&col(&|r| Some(r.one_nn)), 3)
-            );
-            for m in &methods {
-                let v = by_method.get(*m).map(Vec::as_slice).unwrap_or(&[]);
-                let ari: Vec<f64> = v.iter().map(|r| r.ari).collect();
-                let nmi: Vec<f64> = v.iter().map(|r| r.nmi).collect();
-                let sil: Vec<f64> = v.iter().filter_map(|r| r.silhouette).collect();
-                let _ = write!(s, " {} / {} / {} |", cell(&ari, 3), cell(&nmi, 2), cell(&sil, 2));
-            }
-            s.push('\n');
+    #[test]
+    fn bad_experiment_files_name_the_field_not_a_flag() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = std::fs::read_to_string(smoke()).unwrap();
+        for (from, to, want) in [
+            ("pixel_sizes = [16]", "pixel_sizes = [0]", "pixel_sizes must list sizes > 0"),
+            ("embedding_sizes = [8, 32]", "embedding_sizes = [8, 0]", "embedding_sizes"),
+            ("seeds = [1, 2]", "seeds = []", "seeds must not be empty"),
+            ("epochs = 1", "epochs = 0", "epochs must be > 0"),
+            ("name = \"smoke\"", "name = \"a/b\"", "plain folder name"),
+        ] {
+            let p = tmp.path().join("e.toml");
+            assert!(base.contains(from), "{from}");
+            std::fs::write(&p, base.replace(from, to)).unwrap();
+            let e = ExperimentConfig::load(&p, &Overrides::default()).unwrap_err().to_string();
+            assert!(e.contains("e.toml") && e.contains(want) && !e.contains("--"), "{e}");
         }
     }
-    s
-}
 
-/// ARI per method and 1-NN against embedding size: one line per folder, the first pixel
-/// size as a dashed reference, spread over seeds as error bars.
-fn charts(exp: &ExperimentConfig, rows: &[ResultRow], out: &Path) -> Result<()> {
-    let folders: Vec<String> = exp.folders.iter().map(|f| folder_label(f)).collect();
-    let pix = exp.pixel_sizes.first().copied();
-    let metric_chart = |file: String, title: String, y: &str, method: &str, get: &dyn Fn(&ResultRow) -> f64| -> Result<()> {
-        let mut series = Vec::new();
-        let mut dashed = Vec::new();
-        for f in &folders {
-            let mut points = Vec::new();
-            for &size in &exp.embedding_sizes {
-                let v: Vec<f64> =
-                    rows.iter().filter(|r| r.kind == "cnn" && r.size == size && &r.folder == f && r.method == method).map(get).collect();
-                if !v.is_empty() {
-                    let (m, sd) = mean_sd(&v);
-                    points.push((size as f64, m, sd));
-                }
-            }
-            series.push(Series { name: f.clone(), points });
-            if let Some(p) = pix
-                && let Some(r) = rows.iter().find(|r| r.kind == "pixels" && r.size == p && &r.folder == f && r.method == method)
-            {
-                dashed.push((format!("pixels {p}×{p}, {f}"), get(r)));
-            }
-        }
-        plot::line_chart_png(&out.join(file), &title, "embedding size", y, &series, &dashed, true)
-    };
-    for m in &exp.methods {
-        let name = m.name();
-        metric_chart(format!("ari_{name}.png"), format!("{name}: ARI vs embedding size"), "ARI", name, &|r| r.ari)?;
+    #[test]
+    fn each_run_config_is_the_base_with_its_size_seed_and_quick_overrides() {
+        let exp = ExperimentConfig::load(&smoke(), &Overrides::default()).unwrap();
+        let base = RunConfig::default();
+        let c = exp.run_config(&base, 32, 2);
+        assert_eq!((c.name.as_str(), c.model.embedding_size, c.training.seed), ("e32-s2", 32, 2));
+        assert_eq!((c.training.epochs, c.training.max_per_class), (1, 60));
+        assert_eq!(c.model.channels, base.model.channels);
     }
-    if let Some(m) = exp.methods.first() {
-        metric_chart(
-            "one_nn.png".into(),
-            "leave-one-out 1-NN identity accuracy vs embedding size".into(),
-            "1-NN accuracy",
-            m.name(),
-            &|r| r.one_nn,
-        )?;
-    }
-    Ok(())
 }

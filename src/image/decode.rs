@@ -20,10 +20,10 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::data::ImageSpec;
+use super::{ImageSpec, SkipReason};
 
 /// Decodes one image file of any size / colour type into a CHW vector.
-pub fn load_image(path: &Path, spec: ImageSpec) -> Result<Vec<f32>, String> {
+pub fn load_image(path: &Path, spec: ImageSpec) -> Result<Vec<f32>, SkipReason> {
     let mut out = vec![0.0; spec.len()];
     Scratch::default().load_into(path, spec, &mut out)?;
     Ok(out)
@@ -50,7 +50,7 @@ pub struct Scratch {
 
 impl Scratch {
     /// Read, decode, resize and convert `path` into `out` (`spec.len()` values).
-    pub fn load_into(&mut self, path: &Path, spec: ImageSpec, out: &mut [f32]) -> Result<(), String> {
+    pub fn load_into(&mut self, path: &Path, spec: ImageSpec, out: &mut [f32]) -> Result<(), SkipReason> {
         self.read(path)?;
         self.decode(spec.channels)?;
         self.resize(spec.size as u32)?;
@@ -59,26 +59,26 @@ impl Scratch {
     }
 
     /// The file's bytes; an empty file is an error of its own (a common failed download).
-    pub fn read(&mut self, path: &Path) -> Result<(), String> {
+    pub fn read(&mut self, path: &Path) -> Result<(), SkipReason> {
         self.file.clear();
-        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut self.file)).map_err(|e| e.to_string())?;
+        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut self.file)).map_err(|e| SkipReason::Unreadable(e.to_string()))?;
         if self.file.is_empty() {
-            return Err("empty file (0 bytes)".into());
+            return Err(SkipReason::EmptyFile);
         }
         Ok(())
     }
 
     /// The file read last → `channels` (1 or 3) interleaved channels at its own size.
-    pub fn decode(&mut self, channels: usize) -> Result<(), String> {
+    pub fn decode(&mut self, channels: usize) -> Result<(), SkipReason> {
         self.channels = channels;
         if let Some(done) = self.decode_jpeg(channels) {
             return done;
         }
         let img = image::ImageReader::new(std::io::Cursor::new(&self.file))
             .with_guessed_format()
-            .map_err(|e| e.to_string())?
+            .map_err(|e| SkipReason::Unreadable(e.to_string()))?
             .decode()
-            .map_err(|e| format!("not a readable image ({e})"))?;
+            .map_err(|e| SkipReason::Undecodable(e.to_string()))?;
         (self.width, self.height) = (img.width(), img.height());
         self.pixels = if channels == 1 { img.to_luma8().into_raw() } else { img.to_rgb8().into_raw() };
         Ok(())
@@ -86,14 +86,14 @@ impl Scratch {
 
     /// zune-jpeg with `image`'s own options, for the JPEGs it stores as grey or YCbCr
     /// (nearly all); None hands the file (not a JPEG, or CMYK / with alpha) to `image`.
-    fn decode_jpeg(&mut self, channels: usize) -> Option<Result<(), String>> {
+    fn decode_jpeg(&mut self, channels: usize) -> Option<Result<(), SkipReason>> {
         use zune_jpeg::zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
         if !self.file.starts_with(&[0xFF, 0xD8, 0xFF]) {
             return None;
         }
         let opts = DecoderOptions::default().set_strict_mode(false).set_max_width(usize::MAX).set_max_height(usize::MAX);
         let mut dec = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(&self.file), opts);
-        let fail = |e: zune_jpeg::errors::DecodeErrors| format!("not a readable image (JPEG: {e:?})");
+        let fail = |e: zune_jpeg::errors::DecodeErrors| SkipReason::Undecodable(format!("JPEG: {e:?}"));
         if let Err(e) = dec.decode_headers() {
             return Some(Err(fail(e)));
         }
@@ -129,14 +129,14 @@ impl Scratch {
     }
 
     /// The decoded pixels stretched to `side`×`side` (kept as they are when already so).
-    pub fn resize(&mut self, side: u32) -> Result<(), String> {
+    pub fn resize(&mut self, side: u32) -> Result<(), SkipReason> {
         use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, images::Image, images::ImageRef};
         if (self.width, self.height) == (side, side) {
             std::mem::swap(&mut self.pixels, &mut self.resized);
             return Ok(());
         }
         let kind = if self.channels == 1 { PixelType::U8 } else { PixelType::U8x3 };
-        let fail = |e: &dyn std::fmt::Display| format!("cannot resize ({e})");
+        let fail = |e: &dyn std::fmt::Display| SkipReason::Unresizable(e.to_string());
         let src = ImageRef::new(self.width, self.height, &self.pixels, kind).map_err(|e| fail(&e))?;
         self.resized.resize(side as usize * side as usize * self.channels, 0);
         let mut dst = Image::from_slice_u8(side, side, &mut self.resized, kind).map_err(|e| fail(&e))?;

@@ -1,2 +1,73 @@
+//! Images: file → network input ([`decode`]), the folders they come from ([`folder`]),
+//! and decoding ahead of the network ([`prefetch`]).
 pub mod decode;
 pub mod folder;
+pub mod prefetch;
+
+use std::path::{Path, PathBuf};
+
+/// File extensions treated as images; anything else in an identity folder is reported.
+const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "pgm", "ppm", "pnm", "webp"];
+
+/// How an image becomes a network input: `channels` × `size` × `size`, values in [0, 1].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageSpec {
+    pub size: usize,
+    /// 1 = grey luminance, 3 = RGB.
+    pub channels: usize,
+}
+
+impl ImageSpec {
+    pub fn len(&self) -> usize {
+        self.channels * self.size * self.size
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Why a file found in a folder was not used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// A file beside the identity folders (a SOURCE.md, an index CSV): expected, named in
+    /// one note rather than warned about one by one.
+    TopLevelFile,
+    NestedFolder,
+    NotAnImage,
+    /// An identity folder with no image files.
+    NoImages,
+    EmptyFile,
+    /// The file could not be read (the system's message).
+    Unreadable(String),
+    /// The bytes are not an image the decoders read (their message).
+    Undecodable(String),
+    /// The decoded image could not be resized (the resizer's message).
+    Unresizable(String),
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::TopLevelFile => f.write_str("top-level file ignored (identities are sub-folders)"),
+            SkipReason::NestedFolder => f.write_str("nested folder ignored (only one level of sub-folders is read)"),
+            SkipReason::NotAnImage => f.write_str("not an image file (by extension)"),
+            SkipReason::NoImages => f.write_str("identity folder without images"),
+            SkipReason::EmptyFile => f.write_str("empty file (0 bytes)"),
+            SkipReason::Unreadable(why) => f.write_str(why),
+            SkipReason::Undecodable(why) => write!(f, "not a readable image ({why})"),
+            SkipReason::Unresizable(why) => write!(f, "cannot resize ({why})"),
+        }
+    }
+}
+
+/// A file that was not used, and why (shown to the user, counted in summaries).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: SkipReason,
+}
+
+pub fn is_image_path(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}

@@ -9,18 +9,14 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use serde::Serialize;
 
+use super::FaceNet;
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
-use crate::model::FaceNet;
+use crate::files::write_json;
 
 pub const MODEL_FILE: &str = "model.bpk";
 pub const CONFIG_FILE: &str = "config.json";
 pub const METRICS_FILE: &str = "metrics.json";
-
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?;
-    std::fs::write(path, text + "\n").map_err(|e| Error::io(path, e))
-}
 
 pub fn save<M: Serialize>(dir: &Path, model: &FaceNet, config: &RunConfig, metrics: &M) -> Result<()> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -42,39 +38,130 @@ pub fn save<M: Serialize>(dir: &Path, model: &FaceNet, config: &RunConfig, metri
     Ok(())
 }
 
-/// Where the checkpoint folder is, given either the folder or the model file inside it
-/// (the Python tool took a model file).
-pub fn resolve_dir(path: &Path) -> PathBuf {
-    if path.is_file() { path.parent().unwrap_or(Path::new(".")).to_path_buf() } else { path.to_path_buf() }
+/// A checkpoint whose config has been read and validated, weights not yet loaded.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    /// The checkpoint folder.
+    pub dir: PathBuf,
+    /// The weight file (the one given, or `model.bpk` in the folder).
+    pub model_file: PathBuf,
+    pub config: RunConfig,
 }
 
-pub fn load_config(path: &Path) -> Result<RunConfig> {
-    let dir = resolve_dir(path);
-    let cfg_path = dir.join(CONFIG_FILE);
-    if !dir.exists() {
-        return Err(Error::Checkpoint { path: path.to_path_buf(), reason: "does not exist".into() });
+impl Checkpoint {
+    /// Reads the checkpoint's `config.json`, given the folder or the model file inside it
+    /// (the Python tool took a model file).
+    pub fn open(path: &Path) -> Result<Self> {
+        let (dir, model_file) = if path.is_file() {
+            (path.parent().unwrap_or(Path::new(".")).to_path_buf(), path.to_path_buf())
+        } else {
+            (path.to_path_buf(), path.join(MODEL_FILE))
+        };
+        if !dir.exists() {
+            return Err(Error::Checkpoint { path: path.to_path_buf(), reason: "does not exist".into() });
+        }
+        let cfg_path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&cfg_path)
+            .map_err(|e| Error::Checkpoint { path: cfg_path.clone(), reason: format!("cannot read config ({e})") })?;
+        let config: RunConfig = serde_json::from_str(&text)
+            .map_err(|e| Error::Checkpoint { path: cfg_path.clone(), reason: format!("invalid config ({e})") })?;
+        config.validate().map_err(|e| Error::Checkpoint { path: cfg_path, reason: e.to_string() })?;
+        Ok(Checkpoint { dir, model_file, config })
     }
-    let text = std::fs::read_to_string(&cfg_path)
-        .map_err(|e| Error::Checkpoint { path: cfg_path.clone(), reason: format!("cannot read config ({e})") })?;
-    let cfg: RunConfig =
-        serde_json::from_str(&text).map_err(|e| Error::Checkpoint { path: cfg_path.clone(), reason: format!("invalid config ({e})") })?;
-    cfg.validate().map_err(|e| Error::Checkpoint { path: cfg_path, reason: e.to_string() })?;
-    Ok(cfg)
+
+    /// Rebuilds the network from the config and loads the weights. A weight file that
+    /// does not fit the config (edited config, mixed-up files) is an error naming the
+    /// mismatched parameters, not a panic.
+    pub fn load_model(&self, device: &Device) -> Result<FaceNet> {
+        let path = &self.model_file;
+        if !path.is_file() {
+            return Err(Error::Checkpoint { path: path.clone(), reason: "model file missing".into() });
+        }
+        self.config
+            .model
+            .init(device)
+            .try_load_file(path)
+            .map_err(|e| Error::Checkpoint { path: path.clone(), reason: format!("weights do not match config.json: {e}") })
+    }
 }
 
-/// Rebuilds the network from the checkpoint's config and loads its weights. A weight file
-/// that does not fit the config (edited config, mixed-up files) is an error naming the
-/// mismatched parameters, not a panic.
+/// [`Checkpoint::open`] and [`Checkpoint::load_model`] in one call.
 pub fn load(path: &Path, device: &Device) -> Result<(RunConfig, FaceNet)> {
-    let cfg = load_config(path)?;
-    let model_path = if path.is_file() { path.to_path_buf() } else { path.join(MODEL_FILE) };
-    if !model_path.is_file() {
-        return Err(Error::Checkpoint { path: model_path, reason: "model file missing".into() });
+    let ck = Checkpoint::open(path)?;
+    let model = ck.load_model(device)?;
+    Ok((ck.config, model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Backend, device};
+    use crate::config::{ModelConfig, TrainingConfig};
+
+    fn tiny_config(embedding: usize) -> RunConfig {
+        RunConfig {
+            name: "tiny".into(),
+            data: PathBuf::from("datasets/face_nonface"),
+            model: ModelConfig::new().with_channels(vec![8, 16]).with_embedding_size(embedding).with_image_size(32),
+            training: TrainingConfig::default(),
+            identity: None,
+        }
     }
-    let model = cfg
-        .model
-        .init(device)?
-        .try_load_file(&model_path)
-        .map_err(|e| Error::Checkpoint { path: model_path, reason: format!("weights do not match config.json: {e}") })?;
-    Ok((cfg, model))
+
+    #[test]
+    fn a_saved_checkpoint_opens_by_folder_or_model_file_and_loads_the_same_weights() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dev = device(Backend::Flex).unwrap();
+        let cfg = tiny_config(12);
+        let model = cfg.model.init(&dev);
+        let dir = tmp.path().join("ck");
+        save(&dir, &model, &cfg, &serde_json::json!({"epochs": []})).unwrap();
+        for given in [dir.clone(), dir.join(MODEL_FILE)] {
+            let ck = Checkpoint::open(&given).unwrap();
+            assert_eq!((ck.dir.as_path(), &ck.config), (dir.as_path(), &cfg));
+            let x = Tensor::<4>::ones([2, 1, 32, 32], &dev);
+            let (a, b) = (model.embed(x.clone()), ck.load_model(&dev).unwrap().embed(x));
+            assert_eq!(a.into_data(), b.into_data());
+        }
+        let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(METRICS_FILE)).unwrap()).unwrap();
+        assert_eq!(metrics["epochs"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn checkpoint_whose_config_does_not_match_the_weights_is_a_clear_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dev = device(Backend::Flex).unwrap();
+        let cfg = tiny_config(12);
+        let dir = tmp.path().join("ck");
+        save(&dir, &cfg.model.init(&dev), &cfg, &()).unwrap();
+        // Someone edits config.json: the record no longer fits the architecture.
+        let mut edited = cfg.clone();
+        edited.model.embedding_size = 20;
+        write_json(&dir.join(CONFIG_FILE), &edited).unwrap();
+        let e = load(&dir, &dev).err().unwrap().to_string();
+        assert!(e.contains("model.bpk") && e.contains("embed.weight") && e.contains("12") && e.contains("20"), "{e}");
+        let e = load(&tmp.path().join("nothing"), &dev).err().unwrap().to_string();
+        assert!(e.contains("nothing") && e.contains("does not exist"), "{e}");
+        // An invalid config is refused when opened, before any weight is read.
+        edited.model.embedding_size = 0;
+        write_json(&dir.join(CONFIG_FILE), &edited).unwrap();
+        let e = Checkpoint::open(&dir).unwrap_err().to_string();
+        assert!(e.contains("config.json") && e.contains("embedding_size"), "{e}");
+        std::fs::remove_file(dir.join(CONFIG_FILE)).unwrap();
+        assert!(Checkpoint::open(&dir).unwrap_err().to_string().contains("cannot read config"));
+    }
+
+    #[test]
+    fn saving_over_a_checkpoint_replaces_it_whole_and_leaves_no_temporaries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dev = device(Backend::Flex).unwrap();
+        let dir = tmp.path().join("ck");
+        for e in [8, 16] {
+            let cfg = tiny_config(e);
+            save(&dir, &cfg.model.init(&dev), &cfg, &()).unwrap();
+        }
+        assert_eq!(load(&dir, &dev).unwrap().0.model.embedding_size, 16);
+        let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("ck")]);
+    }
 }

@@ -18,7 +18,6 @@
 // burn-ndarray is deprecated in burn 0.22 but stays selectable (backend.rs); it gets burn's ops.
 #![allow(deprecated)]
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -50,19 +49,19 @@ pub fn composed<B: Backend>(x: FloatTensor<B>, weight: FloatTensor<B>, bias: Flo
     B::max_pool2d(B::relu(y), [2, 2], [2, 2], [0, 0], [1, 1], false)
 }
 
-/// Off only for `facemb bench --unfused`, which times burn's own ops beside the fused
-/// kernel in the same run.
-static FUSED: AtomicBool = AtomicBool::new(true);
-
-pub fn set_fused(on: bool) {
-    FUSED.store(on, Ordering::Relaxed);
+/// How a network runs its conv blocks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConvKernel {
+    /// facemb's fused kernel on flex, burn's composition on other backends.
+    #[default]
+    Fused,
+    /// burn's own conv2d, relu and max_pool2d on every backend: the "before" that
+    /// `facemb bench --unfused` times beside the fused kernel.
+    Burn,
 }
 
 /// The block on any device: the fused kernel on flex, burn's composition elsewhere.
 pub fn forward(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
-    if !FUSED.load(Ordering::Relaxed) {
-        return unfused(x, weight, bias);
-    }
     Tensor::from_dispatch(<Dispatch as ConvBlockOps>::conv3x3_relu_pool(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
 }
 

@@ -381,6 +381,15 @@ mod tests {
         img.pixels().map(|p| p.0).collect::<HashSet<_>>().len()
     }
 
+    /// Strongly coloured pixels in the rightmost `width` columns. Data points drawn to the
+    /// chart's right edge land there; a legend takes that strip for its names (dark text
+    /// on white) and pushes the chart left of it.
+    fn coloured_at_right(img: &image::RgbImage, width: u32) -> usize {
+        let (w, h) = img.dimensions();
+        let saturated = |p: &image::Rgb<u8>| p.0.iter().max().unwrap() - p.0.iter().min().unwrap() > 80;
+        (w - width..w).flat_map(|x| (0..h).map(move |y| (x, y))).filter(|&(x, y)| saturated(img.get_pixel(x, y))).count()
+    }
+
     /// `ids` rings of points, one ring per identity, in a 2-D layout.
     fn rings(ids: usize, per: usize) -> (Array2<f32>, Vec<usize>) {
         let n = ids * per;
@@ -403,6 +412,7 @@ mod tests {
         let img = decode(&path);
         assert_eq!(img.dimensions(), SIZE);
         assert!(colours(&img) > 20, "{} colours", colours(&img));
+        assert_eq!(coloured_at_right(&img, 100), 0, "the legend's strip holds data points");
     }
 
     #[test]
@@ -414,6 +424,8 @@ mod tests {
         let img = decode(&path);
         assert_eq!(img.dimensions(), SIZE);
         assert!(colours(&img) > 20);
+        // No legend: the chart runs to the right edge, so the rightmost rings are there.
+        assert!(coloured_at_right(&img, 100) > 50, "{} coloured pixels at the right", coloured_at_right(&img, 100));
     }
 
     #[test]
@@ -469,33 +481,5 @@ mod tests {
         let zero_x = [Series { name: "s".into(), points: vec![(0.0, 1.0, 0.0)] }];
         assert!(line_chart_png(&ok, "t", "x", "y", &zero_x, &[], true).is_err());
         assert!(scatter_grid_png(&ok, &[], &labels).is_err());
-    }
-
-    /// By hand: `cargo test --release -- --ignored --nocapture sample_`, then look at them.
-    #[test]
-    #[ignore]
-    fn sample_charts() {
-        let out = std::env::temp_dir().join("facemb-plot-samples");
-        std::fs::create_dir_all(&out).unwrap();
-        let (points, labels) = rings(12, 40);
-        let names: Vec<String> = (0..12).map(|i| format!("Identity_{i:02}_with_a_long_name")).collect();
-        scatter_png(&out.join("scatter.png"), points.view(), &labels, &names, "UMAP of validation faces (12 identities)").unwrap();
-        let (many, many_labels) = rings(60, 10);
-        scatter_png(&out.join("many.png"), many.view(), &many_labels, &[], "t-SNE of all faces").unwrap();
-        let dims = [16.0f64, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
-        let series: Vec<Series> = ["k-means", "agglomerative", "chinese whispers"]
-            .iter()
-            .enumerate()
-            .map(|(i, name)| Series {
-                name: name.to_string(),
-                points: dims.iter().map(|&d| (d, 0.4 + 0.06 * d.log2() - 0.1 * i as f64, 0.03)).collect(),
-            })
-            .collect();
-        let dashed = vec![("chance".to_string(), 0.05), ("raw pixels".to_string(), 0.6)];
-        line_chart_png(&out.join("lines.png"), "Cluster purity vs embedding size", "embedding size", "purity", &series, &dashed, true)
-            .unwrap();
-        let panels: Vec<(String, Array2<f32>)> = dims.iter().take(5).map(|d| (format!("UMAP, {d}-d"), points.clone())).collect();
-        scatter_grid_png(&out.join("grid.png"), &panels, &labels).unwrap();
-        println!("{}", out.display());
     }
 }

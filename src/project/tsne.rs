@@ -18,10 +18,12 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use ndarray::{Array2, ArrayView2, Axis, s};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+
 use rayon::prelude::*;
 
+use super::linalg::{POWER_ITERATIONS, centred, pca};
+use super::{TsneParams, check_input, check_output};
+use crate::error::{Error, Result};
 use crate::neighbors::knn;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +45,41 @@ impl Default for TsneOptions {
     }
 }
 
+/// t-SNE of the rows of `x` to N×2 (sklearn's Barnes-Hut t-SNE: PCA start, early
+/// exaggeration, learning rate N/48). The perplexity is lowered to (N−1)/3 for small N,
+/// since every point needs 3·perplexity neighbours.
+pub fn tsne(x: ArrayView2<f32>, p: &TsneParams) -> Result<Array2<f32>> {
+    const WHAT: &str = "t-SNE";
+    let fail = |reason: String| Error::Compute { what: WHAT, reason };
+    check_input(x, WHAT, 4)?;
+    if !(p.perplexity.is_finite() && p.perplexity > 0.0) {
+        return Err(fail(format!("perplexity must be positive, got {}", p.perplexity)));
+    }
+    if x.rows().into_iter().all(|r| r == x.row(0)) {
+        return Err(fail("all rows are identical".into()));
+    }
+    // Wide inputs (raw pixels: 256–4096 dims) run on their top principal subspace, as
+    // sklearn's and openTSNE's documentation advise: the k-NN search then costs 50 dims
+    // per pair instead of thousands, and the neighbourhoods barely change.
+    let reduced = (x.ncols() > TSNE_MAX_DIMS).then(|| pca(x, TSNE_MAX_DIMS, SUBSPACE_POWER_ITERATIONS, p.seed).mapv(|v| v as f32));
+    let x = reduced.as_ref().map_or(x, |r| r.view());
+    let options = TsneOptions { perplexity: p.perplexity, iterations: p.iterations, seed: p.seed, ..TsneOptions::default() };
+    check_output(bh_tsne(x, &options), WHAT)
+}
+
+/// Input width above which t-SNE works on the principal subspace of this many dims.
+const TSNE_MAX_DIMS: usize = 50;
+
+/// Two power iterations suffice for the 50-dim subspace (Halko et al. 2011): t-SNE only
+/// needs its distances, not converged principal axes.
+const SUBSPACE_POWER_ITERATIONS: usize = 2;
+
+/// The first two principal coordinates of `x`: t-SNE's initial map (sklearn's
+/// `init="pca"`).
+fn pca_2d(x: ArrayView2<f32>, seed: u64) -> Vec<[f64; 2]> {
+    pca(x, 2, POWER_ITERATIONS, seed).rows().into_iter().map(|r| [r[0], r[1]]).collect()
+}
+
 const EARLY_EXAGGERATION: f64 = 12.0;
 const EXAGGERATION_ITERATIONS: usize = 250;
 const EARLY_MOMENTUM: f64 = 0.5;
@@ -52,9 +89,6 @@ const PERPLEXITY_TOLERANCE: f64 = 1e-5;
 const PERPLEXITY_STEPS: usize = 100;
 /// sklearn's `init="pca"` scales the initial map so that its first column has this std.
 const INIT_STD: f64 = 1e-4;
-/// sklearn's randomized PCA: 10 extra directions and 7 power iterations.
-const PCA_OVERSAMPLING: usize = 10;
-const PCA_POWER_ITERATIONS: usize = 7;
 /// Deeper cells than this (2⁻³² of the map's extent) hold points that are, for the forces,
 /// at one place; the limit also stops the subdivision of exact duplicates.
 const MAX_TREE_DEPTH: usize = 32;
@@ -105,19 +139,6 @@ pub fn bh_tsne(x: ArrayView2<f32>, opt: &TsneOptions) -> Array2<f32> {
     for (&i, yi) in order.iter().zip(&y) {
         out[[i, 0]] = yi[0] as f32;
         out[[i, 1]] = yi[1] as f32;
-    }
-    out
-}
-
-/// `x` minus its column means, in standard layout.
-fn centred(x: ArrayView2<f32>) -> Array2<f32> {
-    let n = x.nrows() as f64;
-    let mean: Vec<f64> = x.columns().into_iter().map(|c| c.iter().map(|&v| f64::from(v)).sum::<f64>() / n).collect();
-    let mut out = x.as_standard_layout().into_owned();
-    for mut row in out.rows_mut() {
-        for (v, m) in row.iter_mut().zip(&mean) {
-            *v = (f64::from(*v) - m) as f32;
-        }
     }
     out
 }
@@ -307,98 +328,6 @@ fn symmetrise(n: usize, k: usize, neighbours: &[u32], p: &[f64]) -> Csr {
         *v /= total;
     }
     Csr { indptr, indices, values }
-}
-
-/// Top-2 principal coordinates of the (centred) rows of `x`, by randomized subspace iteration
-/// with Rayleigh-Ritz as in sklearn's `PCA(svd_solver="randomized")`. Each component's sign
-/// makes its largest loading positive (sklearn's `svd_flip`), so the seed barely matters.
-fn pca_2d(x: ArrayView2<f32>, seed: u64) -> Vec<[f64; 2]> {
-    let (n, d) = x.dim();
-    let l = (2 + PCA_OVERSAMPLING).min(d).min(n);
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut q = Array2::from_shape_fn((d, l), |_| rng.random::<f32>() - 0.5);
-    orthonormalise(&mut q);
-    for _ in 0..PCA_POWER_ITERATIONS {
-        q = x.t().dot(&x.dot(&q));
-        orthonormalise(&mut q);
-    }
-    let xq = x.dot(&q).mapv(f64::from);
-    let (eigenvalues, eigenvectors) = symmetric_eigen(xq.t().dot(&xq));
-    let mut by_variance: Vec<usize> = (0..l).collect();
-    by_variance.sort_by(|&a, &b| eigenvalues[b].total_cmp(&eigenvalues[a]));
-
-    let mut y = vec![[0.0; 2]; n];
-    for (c, &e) in by_variance.iter().take(2).enumerate() {
-        let w = eigenvectors.column(e);
-        let loadings = q.mapv(f64::from).dot(&w);
-        let largest = loadings.iter().copied().max_by(|a, b| a.abs().total_cmp(&b.abs()));
-        let sign = if largest.unwrap_or(0.0) < 0.0 { -1.0 } else { 1.0 };
-        for (yi, v) in y.iter_mut().zip(xq.dot(&w)) {
-            yi[c] = sign * v;
-        }
-    }
-    y
-}
-
-/// Modified Gram-Schmidt, twice for orthogonality to working precision, in f64. Columns that
-/// vanish (rank-deficient data) are left at zero rather than normalised into NaN.
-fn orthonormalise(q: &mut Array2<f32>) {
-    let mut cols: Vec<Vec<f64>> = q.columns().into_iter().map(|c| c.iter().map(|&v| f64::from(v)).collect()).collect();
-    for _ in 0..2 {
-        for c in 0..cols.len() {
-            let (done, rest) = cols.split_at_mut(c);
-            let col = &mut rest[0];
-            for prev in done.iter() {
-                let dot: f64 = prev.iter().zip(col.iter()).map(|(a, b)| a * b).sum();
-                for (v, p) in col.iter_mut().zip(prev) {
-                    *v -= dot * p;
-                }
-            }
-            let norm = col.iter().map(|v| v * v).sum::<f64>().sqrt();
-            let scale = if norm > 0.0 && norm.is_finite() { 1.0 / norm } else { 0.0 };
-            col.iter_mut().for_each(|v| *v *= scale);
-        }
-    }
-    for (mut dst, src) in q.columns_mut().into_iter().zip(&cols) {
-        dst.iter_mut().zip(src).for_each(|(d, &s)| *d = s as f32);
-    }
-}
-
-/// Eigenvalues and eigenvectors (as columns) of a small symmetric matrix, by cyclic Jacobi.
-fn symmetric_eigen(mut a: Array2<f64>) -> (Vec<f64>, Array2<f64>) {
-    let l = a.nrows();
-    let mut v = Array2::eye(l);
-    for _ in 0..64 {
-        let off: f64 = (0..l).flat_map(|p| (p + 1..l).map(move |q| (p, q))).map(|(p, q)| a[[p, q]].powi(2)).sum();
-        let total: f64 = a.iter().map(|x| x * x).sum();
-        if off <= f64::EPSILON.powi(2) * total {
-            break;
-        }
-        for p in 0..l {
-            for q in p + 1..l {
-                if a[[p, q]] == 0.0 {
-                    continue;
-                }
-                let theta = (a[[q, q]] - a[[p, p]]) / (2.0 * a[[p, q]]);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for m in [&mut a, &mut v] {
-                    for k in 0..l {
-                        let (mkp, mkq) = (m[[k, p]], m[[k, q]]);
-                        m[[k, p]] = c * mkp - s * mkq;
-                        m[[k, q]] = s * mkp + c * mkq;
-                    }
-                }
-                for k in 0..l {
-                    let (apk, aqk) = (a[[p, k]], a[[q, k]]);
-                    a[[p, k]] = c * apk - s * aqk;
-                    a[[q, k]] = s * apk + c * aqk;
-                }
-            }
-        }
-    }
-    (a.diag().to_vec(), v)
 }
 
 /// sklearn's `_gradient_descent` on the KL divergence, in its two phases (early exaggeration
@@ -725,23 +654,19 @@ fn block_sq_dists(x: &Array2<f64>, sq: &[f64], rows: std::ops::Range<usize>) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
 
-    fn normal(rng: &mut StdRng) -> f32 {
-        let (u, v): (f64, f64) = (rng.random(), rng.random());
-        ((-2.0 * (1.0 - u).ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
-    }
+    use super::*;
+    use crate::synthetic::gaussian;
 
     fn random(n: usize, d: usize, seed: u64) -> Array2<f32> {
         let mut rng = StdRng::seed_from_u64(seed);
-        Array2::from_shape_fn((n, d), |_| normal(&mut rng))
+        Array2::from_shape_fn((n, d), |_| gaussian(&mut rng))
     }
 
-    /// `n` points around `centres` centres drawn in [-10, 10]^d, std 1; labels are `i % centres`.
     fn blobs(n: usize, d: usize, centres: usize, seed: u64) -> Array2<f32> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let c = Array2::from_shape_fn((centres, d), |_| rng.random_range(-10.0f32..10.0));
-        Array2::from_shape_fn((n, d), |(i, a)| c[[i % centres, a]] + normal(&mut rng))
+        crate::synthetic::blobs(n, d, centres, 1.0, seed).0
     }
 
     fn dense_p(p: &Csr) -> Vec<Vec<f64>> {

@@ -1,0 +1,243 @@
+//! The command line as clap parses it: plain data, checked by nothing but clap.
+//! [`super::settings`] turns it into validated library inputs.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::backend::Backend;
+use crate::cluster::{self, Method};
+use crate::embed::DEFAULT_BATCH;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "facemb",
+    version,
+    about = "Train a face/non-face CNN, export its embeddings, cluster and chart them",
+    long_about = "Train a face/non-face CNN (burn), export its penultimate-layer embeddings for a folder \
+                  ROOT/<identity>/<image>, cluster them (DBSCAN, k-means, chinese whispers), score the \
+                  clusters against the folder labels (ARI, NMI, purity, silhouette, 1-NN) and draw t-SNE \
+                  and UMAP charts. `pixels` runs the same evaluation on raw pixels as a baseline."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train the face/non-face classifier and write a checkpoint
+    Train(TrainArgs),
+    /// Embed a folder ROOT/<identity>/<image> with a checkpoint, cluster, score and chart it
+    Infer(InferArgs),
+    /// Baseline: raw-pixel embeddings of a folder, through the same clustering, scores and charts
+    Pixels(PixelArgs),
+    /// Train and evaluate several embedding sizes × seeds (TOML in configs/experiments/)
+    Experiment(ExperimentArgs),
+    /// Network throughput on random inputs: training and inference images/s
+    Bench(BenchArgs),
+    /// Time t-SNE, UMAP, DBSCAN, k-means and chinese whispers on blobs or saved embeddings
+    BenchCluster(BenchClusterArgs),
+    /// End-to-end embedding speed on a folder: network alone, decoding alone and both
+    /// overlapped (what `infer` does), interleaved over several rounds
+    BenchInfer(BenchInferArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Conv channels of the network to time [default: the default config's]
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Option<Vec<usize>>,
+    /// Embedding size of the network to time [default: the default config's]
+    #[arg(long)]
+    pub embedding_size: Option<usize>,
+    #[arg(long, default_value_t = 64)]
+    pub train_batch: usize,
+    #[arg(long, default_value_t = 256)]
+    pub infer_batch: usize,
+    /// Timed steps of each (after --warmup untimed ones)
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Run the conv blocks as burn's own conv2d + relu + max_pool2d instead of facemb's
+    /// fused flex kernel (the figure before it)
+    #[arg(long)]
+    pub unfused: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchClusterArgs {
+    /// Sizes of the gaussian-blob sets (128-d, 10 centres, like sklearn's make_blobs)
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+    pub n: Vec<usize>,
+    /// Also time an `infer` output folder (its embeddings.npy and index.csv), e.g. results/default/lfw_identities
+    #[arg(long)]
+    pub real: Option<PathBuf>,
+    /// Leave out some of: tsne, umap, dbscan, kmeans, cw
+    #[arg(long, value_delimiter = ',')]
+    pub skip: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchInferArgs {
+    /// Folder ROOT/<identity>/<image>, e.g. ../shared/datasets/lfw_identities
+    #[arg(long)]
+    pub folder: PathBuf,
+    /// Checkpoint folder, or the model.bpk inside it
+    #[arg(long, short = 'm', default_value = "checkpoints/default")]
+    pub model: PathBuf,
+    #[arg(long, default_value_t = DEFAULT_BATCH)]
+    pub batch_size: usize,
+    /// Timed rounds (each: network only, end to end, decoding only), after one untimed one
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Compute backend
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
+}
+
+#[derive(Args, Debug)]
+pub struct ExperimentArgs {
+    /// Experiment file, e.g. configs/experiments/embedding_sizes.toml
+    pub config: PathBuf,
+    /// More clustering folders to evaluate on (repeatable), e.g. ../shared/datasets/lfw_identities
+    #[arg(long)]
+    pub folder: Vec<PathBuf>,
+    /// Results folder [default: results/<experiment name>]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Checkpoint folder of the runs [default: checkpoints/<experiment name>]
+    #[arg(long)]
+    pub checkpoints: Option<PathBuf>,
+    /// Replace the file's seeds, e.g. --seeds 1 for a quicker single-seed sweep
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Option<Vec<u64>>,
+    /// Replace the file's embedding sizes, e.g. --sizes 16,128,1024
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Option<Vec<usize>>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Run configuration (TOML or JSON)
+    #[arg(long, short, default_value = "configs/default.toml")]
+    pub config: PathBuf,
+    /// Override the embedding size (width of the penultimate layer)
+    #[arg(long, short = 'e')]
+    pub embedding_size: Option<usize>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub learning_rate: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Training folder with face/ and nonface/ sub-folders
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Use at most this many images per class (quick runs)
+    #[arg(long)]
+    pub max_per_class: Option<usize>,
+    /// Checkpoint name (folder under --out); defaults to the config's name
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Folder that holds checkpoints
+    #[arg(long, default_value = "checkpoints")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Compute backend
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
+    /// Hide progress bars
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InferArgs {
+    /// Folder ROOT/<identity>/<image> (Python form: -id)
+    #[arg(long)]
+    pub input_directory: PathBuf,
+    /// Checkpoint folder, or the model.bpk inside it
+    #[arg(long, short = 'm')]
+    pub model: PathBuf,
+    /// Expected embedding size; read from the checkpoint when omitted, an error when it differs
+    #[arg(long, short = 'e')]
+    pub embedding_size: Option<usize>,
+    #[arg(long, default_value_t = DEFAULT_BATCH)]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    #[command(flatten)]
+    pub eval: EvalArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct PixelArgs {
+    /// Folder ROOT/<identity>/<image> (Python form: -id)
+    #[arg(long)]
+    pub input_directory: PathBuf,
+    /// Resize to S×S grey pixels (Python form: -is)
+    #[arg(long, default_value_t = 64)]
+    pub image_size: usize,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    #[command(flatten)]
+    pub eval: EvalArgs,
+    /// Hide progress bars
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct OutputArgs {
+    /// Output folder [default: results/<model or pixels-S>/<folder name>]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// t-SNE chart name: writes <name>_<E>.png in the output folder (Python form: -os)
+    #[arg(long, default_value = "tsne")]
+    pub output_tsne: String,
+    /// UMAP chart name: writes <name>_<E>.png in the output folder (Python form: -ou)
+    #[arg(long, default_value = "umap")]
+    pub output_umap: String,
+    /// Skip the t-SNE and UMAP charts
+    #[arg(long)]
+    pub no_charts: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Clustering methods to run
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Method::ALL)]
+    pub methods: Vec<Method>,
+    /// DBSCAN radius [default: derived from k-distance statistics, printed]
+    #[arg(long, allow_negative_numbers = true)]
+    pub eps: Option<f32>,
+    /// DBSCAN min_samples
+    #[arg(long, default_value_t = cluster::DEFAULT_MIN_SAMPLES)]
+    pub min_samples: usize,
+    /// k-means k [default: number of identity folders]
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Chinese-whispers edge threshold [default: derived from neighbour distances, printed]
+    #[arg(long, allow_negative_numbers = true)]
+    pub cw_threshold: Option<f32>,
+    /// L2-normalise vectors before clustering and projecting
+    #[arg(long)]
+    pub normalize: bool,
+    /// Seed of k-means, chinese whispers, t-SNE and UMAP
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}

@@ -1,0 +1,78 @@
+//! The printed summary of a run: one row per clustering method.
+use std::fmt::Write as _;
+
+use crate::evaluate::Scores;
+
+pub fn table(s: &Scores) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} on {}: {} images, {} identities, E = {}{}{}",
+        s.source,
+        s.folder.display(),
+        s.images,
+        s.identities,
+        s.dim,
+        if s.normalized { ", L2-normalised" } else { "" },
+        if s.skipped_files > 0 { format!(", {} files skipped", s.skipped_files) } else { String::new() }
+    );
+    let _ = writeln!(
+        out,
+        "{:<17} {:>8} {:>6} {:>6} {:>6} {:>6} {:>10}  params",
+        "method", "clusters", "noise", "ARI", "NMI", "purity", "silhouette"
+    );
+    for m in &s.methods {
+        let _ = writeln!(
+            out,
+            "{:<17} {:>8} {:>6} {:>6.3} {:>6.3} {:>6.3} {:>10}  {}",
+            m.method,
+            m.clusters,
+            m.noise,
+            m.ari,
+            m.nmi,
+            m.purity,
+            m.silhouette.map_or("-".into(), |v| format!("{v:.3}")),
+            m.params
+        );
+    }
+    let _ = write!(out, "leave-one-out 1-NN identity accuracy: {:.3}", s.one_nn_accuracy);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluate::MethodScores;
+
+    #[test]
+    fn the_table_has_a_row_per_method_and_the_one_nn_line() {
+        let m = MethodScores {
+            method: "kmeans".into(),
+            params: "k = 2 (given)".into(),
+            clusters: 2,
+            noise: 0,
+            ari: 0.5,
+            nmi: 0.25,
+            purity: 1.0,
+            silhouette: None,
+            seconds: 0.0,
+        };
+        let s = Scores {
+            source: "pixels 8x8".into(),
+            folder: "f".into(),
+            images: 10,
+            identities: 2,
+            dim: 64,
+            skipped_files: 1,
+            normalized: true,
+            one_nn_accuracy: 0.9,
+            methods: vec![m],
+            charts: Vec::new(),
+        };
+        let t = table(&s);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "pixels 8x8 on f: 10 images, 2 identities, E = 64, L2-normalised, 1 files skipped");
+        assert!(lines[2].starts_with("kmeans") && lines[2].contains(" 0.500  0.250  1.000          -  k = 2 (given)"), "{}", lines[2]);
+        assert_eq!(lines[3], "leave-one-out 1-NN identity accuracy: 0.900");
+    }
+}

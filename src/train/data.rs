@@ -1,0 +1,237 @@
+//! In-memory training sets: the face / non-face folder and the identity pool, their
+//! stratified split, and the batcher that turns indices into tensors.
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::error::{Error, Result};
+use crate::image::folder::{IdentityFolder, images_in};
+use crate::image::prefetch::decode_all;
+use crate::image::{ImageSpec, Skipped};
+
+/// In-memory face / non-face training set (label 1 = face).
+pub struct FaceSet {
+    pub spec: ImageSpec,
+    pub images: Vec<f32>,
+    pub labels: Vec<u8>,
+    pub paths: Vec<PathBuf>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl FaceSet {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Reads `root/face/*` and `root/nonface/*`.
+    pub fn load(root: &Path, spec: ImageSpec) -> Result<Self> {
+        let mut paths = Vec::new();
+        let mut labels = Vec::new();
+        let mut skipped = Vec::new();
+        for (sub, label) in [("face", 1u8), ("nonface", 0u8)] {
+            let dir = root.join(sub);
+            if !dir.is_dir() {
+                return Err(Error::Data {
+                    path: root.to_path_buf(),
+                    reason: format!("expected sub-folders face/ and nonface/, but {sub}/ is missing"),
+                });
+            }
+            let found = images_in(&dir, &mut skipped)?;
+            labels.extend(std::iter::repeat_n(label, found.len()));
+            paths.extend(found);
+        }
+        let (images, kept, bad) = decode_all(&paths, spec);
+        skipped.extend(bad);
+        let labels: Vec<u8> = kept.iter().map(|&i| labels[i]).collect();
+        let paths: Vec<PathBuf> = kept.iter().map(|&i| paths[i].clone()).collect();
+        for (label, name) in [(1, "face"), (0, "nonface")] {
+            if !labels.contains(&label) {
+                return Err(Error::Data { path: root.join(name), reason: "no readable images".into() });
+            }
+        }
+        Ok(FaceSet { spec, images, labels, paths, skipped })
+    }
+
+    /// Keeps at most `n` images of each class (the first ones in path order): small runs
+    /// for tests and quick experiments.
+    pub fn limit_per_class(mut self, n: usize) -> Self {
+        let mut seen = [0usize; 2];
+        let keep: Vec<usize> = (0..self.len())
+            .filter(|&i| {
+                let c = &mut seen[self.labels[i] as usize];
+                *c += 1;
+                *c <= n
+            })
+            .collect();
+        let d = self.spec.len();
+        self.images = keep.iter().flat_map(|&i| self.images[i * d..(i + 1) * d].iter().copied()).collect();
+        self.labels = keep.iter().map(|&i| self.labels[i]).collect();
+        self.paths = keep.iter().map(|&i| self.paths[i].clone()).collect();
+        self
+    }
+
+    pub fn image(&self, i: usize) -> &[f32] {
+        let d = self.spec.len();
+        &self.images[i * d..(i + 1) * d]
+    }
+}
+
+/// Train / validation indices, stratified by label so both classes keep their share,
+/// shuffled with `seed`. At least one image of each class stays in training.
+pub fn stratified_split(labels: &[u8], val_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for class in [0u8, 1] {
+        let mut idx: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        idx.shuffle(&mut rng);
+        let n_val = ((idx.len() as f64 * val_fraction).round() as usize).min(idx.len().saturating_sub(1));
+        val.extend_from_slice(&idx[..n_val]);
+        train.extend_from_slice(&idx[n_val..]);
+    }
+    train.sort_unstable();
+    val.sort_unstable();
+    (train, val)
+}
+
+/// Builds `[B, C, S, S]` image tensors and `[B]` label tensors from set indices.
+pub struct Batcher {
+    pub device: Device,
+}
+
+impl Batcher {
+    /// Images `idx` of a flat CHW store; `flip[i]` mirrors image i left–right (the
+    /// augmentation: a mirrored face is still a face, of the same person, and a mirrored
+    /// scene still not one).
+    pub fn images(&self, spec: ImageSpec, store: &[f32], idx: &[usize], flip: &[bool]) -> Tensor<4> {
+        let (s, d) = (spec.size, spec.len());
+        let mut data = Vec::with_capacity(idx.len() * d);
+        for (k, &i) in idx.iter().enumerate() {
+            let img = &store[i * d..(i + 1) * d];
+            if flip.get(k).copied().unwrap_or(false) {
+                for row in img.chunks_exact(s) {
+                    data.extend(row.iter().rev());
+                }
+            } else {
+                data.extend_from_slice(img);
+            }
+        }
+        Tensor::from_data(TensorData::new(data, [idx.len(), spec.channels, s, s]), &self.device)
+    }
+
+    pub fn batch(&self, set: &FaceSet, idx: &[usize], flip: &[bool]) -> (Tensor<4>, Tensor<1, Int>) {
+        let images = self.images(set.spec, &set.images, idx, flip);
+        let labels: Vec<i64> = idx.iter().map(|&i| set.labels[i] as i64).collect();
+        let labels = Tensor::from_data(TensorData::new(labels, [idx.len()]), &self.device);
+        (images, labels)
+    }
+}
+
+/// In-memory identity-labelled training pool (`ROOT/<identity>/<image>`), for teaching
+/// the embedding to tell people apart. Only people with ≥ 2 readable images are kept:
+/// a batch needs two images of each person it draws.
+pub struct IdentitySet {
+    pub spec: ImageSpec,
+    pub images: Vec<f32>,
+    /// Image indices of each kept person.
+    pub people: Vec<Vec<usize>>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl IdentitySet {
+    pub fn load(root: &Path, spec: ImageSpec) -> Result<Self> {
+        let folder = IdentityFolder::scan(root)?;
+        let (images, kept, bad) = decode_all(&folder.paths, spec);
+        let mut skipped = folder.skipped;
+        skipped.extend(bad);
+        let mut people = vec![Vec::new(); folder.names.len()];
+        for (row, &i) in kept.iter().enumerate() {
+            people[folder.identity[i]].push(row);
+        }
+        people.retain(|p| p.len() >= 2);
+        if people.len() < 2 {
+            return Err(Error::Data {
+                path: root.to_path_buf(),
+                reason: "need at least 2 people with 2 or more readable images each".into(),
+            });
+        }
+        Ok(IdentitySet { spec, images, people, skipped })
+    }
+
+    /// `p` distinct people × 2 images each (image indices and person labels), at random.
+    pub fn sample(&self, p: usize, rng: &mut impl rand::Rng) -> (Vec<usize>, Vec<usize>) {
+        let chosen = rand::seq::index::sample(rng, self.people.len(), p.min(self.people.len()));
+        let (mut idx, mut labels) = (Vec::new(), Vec::new());
+        for (label, person) in chosen.into_iter().enumerate() {
+            let pair = rand::seq::index::sample(rng, self.people[person].len(), 2);
+            for k in pair {
+                idx.push(self.people[person][k]);
+                labels.push(label);
+            }
+        }
+        (idx, labels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo(p: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+    }
+
+    const GREY64: ImageSpec = ImageSpec { size: 64, channels: 1 };
+
+    #[test]
+    fn face_nonface_loads_both_classes() {
+        let set = FaceSet::load(&repo("datasets/face_nonface"), GREY64).unwrap();
+        assert_eq!(set.len(), 3200);
+        assert_eq!(set.labels.iter().filter(|&&l| l == 1).count(), 1600);
+        assert!(set.skipped.is_empty(), "{:?}", set.skipped.first());
+        assert_eq!(set.images.len(), 3200 * 64 * 64);
+        assert!(set.images.iter().all(|v| (0.0..=1.0).contains(v)));
+        let small = set.limit_per_class(10);
+        assert_eq!((small.len(), small.labels.iter().filter(|&&l| l == 0).count()), (20, 10));
+    }
+
+    #[test]
+    fn identity_pool_keeps_people_with_two_images_and_samples_pairs() {
+        let set = IdentitySet::load(&repo("datasets/lfw_train_identities"), ImageSpec { size: 16, channels: 1 }).unwrap();
+        assert_eq!(set.people.len(), 1257);
+        assert_eq!(set.images.len(), 3179 * 16 * 16);
+        let mut rng = StdRng::seed_from_u64(1);
+        let (idx, labels) = set.sample(32, &mut rng);
+        assert_eq!((idx.len(), labels.len()), (64, 64));
+        for pair in idx.chunks(2).zip(labels.chunks(2)) {
+            let (i, l) = pair;
+            assert_ne!(i[0], i[1]);
+            assert_eq!(l[0], l[1]);
+            assert!(set.people.iter().any(|p| p.contains(&i[0]) && p.contains(&i[1])));
+        }
+    }
+
+    #[test]
+    fn split_is_stratified_disjoint_and_seeded() {
+        let labels: Vec<u8> = (0..100).map(|i| u8::from(i < 30)).collect();
+        let (tr, va) = stratified_split(&labels, 0.2, 7);
+        assert_eq!((tr.len(), va.len()), (80, 20));
+        assert_eq!(va.iter().filter(|&&i| labels[i] == 1).count(), 6);
+        assert!(tr.iter().all(|i| !va.contains(i)));
+        assert_eq!(stratified_split(&labels, 0.2, 7), (tr.clone(), va.clone()));
+        assert_ne!(stratified_split(&labels, 0.2, 8).1, va);
+    }
+
+    #[test]
+    fn a_training_folder_without_face_and_nonface_is_an_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = FaceSet::load(tmp.path(), GREY64).err().unwrap().to_string();
+        assert!(e.contains("face/") && e.contains(&tmp.path().display().to_string()), "{e}");
+    }
+}
