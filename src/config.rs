@@ -207,7 +207,7 @@ impl RunConfig {
         if !(0.0..1.0).contains(&t.val_fraction) {
             return Err(Error::Invalid(format!("training: val_fraction must be in [0, 1), got {}", t.val_fraction)));
         }
-        if !(t.learning_rate > 0.0) {
+        if t.learning_rate.is_nan() || t.learning_rate <= 0.0 {
             return Err(Error::Invalid("training: learning_rate must be > 0".into()));
         }
         if let Some(id) = &self.identity

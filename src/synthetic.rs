@@ -1,6 +1,6 @@
-//! Generated data for the tests and the benchmarks: Gaussian blobs shaped like sklearn's
+//! Data for the tests and the benchmarks: Gaussian blobs shaped like sklearn's
 //! `make_blobs` (what `../shared/peers/speed.py` times), so every test and benchmark
-//! draws its clusters the same way.
+//! draws its clusters the same way, and the path of the repository's own small data sets.
 use ndarray::Array2;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -21,6 +21,12 @@ pub fn blobs(n: usize, dims: usize, centres: usize, spread: f32, seed: u64) -> (
     let labels: Vec<usize> = (0..n).map(|i| i % centres.max(1)).collect();
     let x = Array2::from_shape_fn((n, dims), |(i, j)| c[labels[i] * dims + j] + spread * gaussian(&mut rng));
     (x, labels)
+}
+
+/// A path inside the repository (its `datasets/` are the tests' real data).
+#[cfg(test)]
+pub fn repo(p: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
 }
 
 #[cfg(test)]

@@ -203,10 +203,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-
-    fn repo(p: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-    }
+    use crate::synthetic::repo;
 
     fn sorted(dir: &Path) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();

@@ -100,10 +100,7 @@ mod tests {
     use super::*;
     use crate::image::ImageSpec;
     use crate::image::prefetch::decode_all;
-
-    fn repo(p: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-    }
+    use crate::synthetic::repo;
 
     const GREY64: ImageSpec = ImageSpec { size: 64, channels: 1 };
 

@@ -34,7 +34,7 @@ pub fn decode_all(paths: &[PathBuf], spec: ImageSpec) -> Decoded {
 
 /// The images of `paths` whose decode (`results`, in order) succeeded, packed together:
 /// drops the slots (`d` values each) of the files that failed and names those files.
-pub fn compact(paths: &[PathBuf], d: usize, mut data: Vec<f32>, results: Vec<std::result::Result<(), SkipReason>>) -> Decoded {
+pub fn compact(paths: &[PathBuf], d: usize, mut data: Vec<f32>, results: Vec<Outcome>) -> Decoded {
     let (mut kept, mut skipped) = (Vec::with_capacity(paths.len()), Vec::new());
     for (i, r) in results.into_iter().enumerate() {
         match r {
@@ -135,7 +135,13 @@ pub fn decode_ahead(
 }
 
 /// An image's index, its CHW values and whether it decoded.
-type DecodedImage = (usize, Vec<f32>, std::result::Result<(), SkipReason>);
+type DecodedImage = (usize, Vec<f32>, Outcome);
+
+/// Whether one image decoded, and why not.
+type Outcome = std::result::Result<(), SkipReason>;
+
+/// A batch being filled: its values, each image's outcome once it is in, and how many are in.
+type Partial = (Vec<f32>, Vec<Option<Outcome>>, usize);
 
 /// How long the network waits for images that background decoders claimed before it
 /// decodes them itself.
@@ -144,7 +150,7 @@ const STRAGGLER_WAIT: Duration = Duration::from_millis(2);
 /// Batches being put together on the network's thread: each image's values and outcome.
 #[derive(Default)]
 struct Filling {
-    batches: HashMap<usize, (Vec<f32>, Vec<Option<std::result::Result<(), SkipReason>>>, usize)>,
+    batches: HashMap<usize, Partial>,
     /// Batches taken so far: images of these that arrive late are dropped.
     taken: usize,
 }
@@ -176,7 +182,7 @@ impl Filling {
     }
 
     /// Batch `b`, complete: its values and each image's outcome.
-    fn take(&mut self, b: usize) -> (Vec<f32>, Vec<std::result::Result<(), SkipReason>>) {
+    fn take(&mut self, b: usize) -> (Vec<f32>, Vec<Outcome>) {
         self.taken = b + 1;
         let (data, outcomes, _) = self.batches.remove(&b).unwrap_or_default();
         (data, outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err(SkipReason::Undecodable("not decoded".into())))).collect())

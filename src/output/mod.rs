@@ -67,6 +67,9 @@ pub fn write(emb: &Embeddings, evaluation: Evaluation, charts: &Charts, seed: u6
     Ok(scores)
 }
 
+/// A 2-D layout of the rows of a matrix.
+type Projection<'a> = &'a dyn Fn(ArrayView2<f32>) -> Result<Array2<f32>>;
+
 /// The t-SNE and UMAP charts of `x` asked for by `charts`. A folder too small to
 /// project still gets its vectors, clusters and scores: a projection that fails is a
 /// warning, not an error.
@@ -75,8 +78,7 @@ fn draw_charts(emb: &Embeddings, x: ArrayView2<f32>, source: &str, charts: &Char
     let caption = |method: &str| format!("{method} of {source} — N = {}, E = {dim}", emb.paths.len());
     let tsne = |x: ArrayView2<f32>| project::tsne(x, &TsneParams { seed, ..TsneParams::default() });
     let umap = |x: ArrayView2<f32>| project::umap(x, &UmapParams { seed, ..UmapParams::default() });
-    let projections: [(&Option<String>, &str, &dyn Fn(ArrayView2<f32>) -> Result<Array2<f32>>); 2] =
-        [(&charts.tsne, "t-SNE", &tsne), (&charts.umap, "UMAP", &umap)];
+    let projections: [(&Option<String>, &str, Projection); 2] = [(&charts.tsne, "t-SNE", &tsne), (&charts.umap, "UMAP", &umap)];
     let mut drawn = Vec::new();
     for (stem, method, project) in projections {
         let Some(stem) = stem else { continue };

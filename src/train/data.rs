@@ -182,10 +182,7 @@ impl IdentitySet {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn repo(p: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-    }
+    use crate::synthetic::repo;
 
     const GREY64: ImageSpec = ImageSpec { size: 64, channels: 1 };
 
