@@ -49,7 +49,7 @@ pub fn net_throughput(
     let mut train_secs = 0.0;
     for step in 0..warmup + steps {
         let t = Instant::now();
-        net = step_fn.run(net, x.clone(), y.clone(), 1e-3, |_| None).0;
+        net = step_fn.run(net, y.clone(), 1e-3, |m| (m.forward(x.clone()), None)).0;
         sync(&ad)?;
         if step >= warmup {
             train_secs += t.elapsed().as_secs_f64();
@@ -258,7 +258,7 @@ pub fn infer_rounds(
     batch: usize,
     rounds: usize,
 ) -> Result<InferRounds> {
-    use crate::embed::{embed_batch, embed_folder};
+    use crate::embed::{Readout, embed_batch, embed_folder};
     use crate::image::prefetch::decode_all;
     let batch = batch.max(1);
     let spec = config.image_spec();
@@ -270,13 +270,13 @@ pub fn infer_rounds(
     let network = || -> Result<f64> {
         let t = Instant::now();
         for chunk in pixels.chunks(batch * spec.len()) {
-            embed_batch(model, spec, device, chunk.to_vec(), chunk.len() / spec.len())?;
+            embed_batch(model, spec, Readout::default(), device, chunk.to_vec(), chunk.len() / spec.len())?;
         }
         Ok(n as f64 / t.elapsed().as_secs_f64())
     };
     let end_to_end = || -> Result<f64> {
         let t = Instant::now();
-        let e = embed_folder(model, config, folder, device, batch, false)?;
+        let e = embed_folder(model, config, Readout::default(), folder, device, batch, false)?;
         Ok(e.paths.len() as f64 / t.elapsed().as_secs_f64())
     };
     let decode = || {

@@ -57,20 +57,148 @@ impl ModelConfig {
     }
 }
 
-/// Optional second objective: a supervised contrastive loss on the embedding over an
-/// identity-labelled pool, so that the embedding separates people, not only faces from
-/// non-faces (the classifier alone clusters identities worse than raw pixels do).
+/// How strong each change may be; 0 (or false) turns one off. Defaults are the usual
+/// face-recognition ranges (and the PyTorch reference recipe's).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AugmentConfig {
+    /// Largest rotation, degrees either way.
+    pub rotation: f64,
+    /// Largest zoom, as a fraction either way (0.1: 90–110 %).
+    pub scale: f64,
+    /// Largest shift, as a fraction of the side either way.
+    pub shift: f64,
+    /// Largest brightness change, added (pixel values are in [0, 1]).
+    pub brightness: f64,
+    /// Largest contrast change, as a factor around the image mean (0.2: ×0.8–×1.2).
+    pub contrast: f64,
+    /// Largest gamma change (0.2: exponent 0.8–1.2).
+    pub gamma: f64,
+    /// Chance of erasing one rectangle (2–20 % of the image) to the image mean.
+    pub erase: f64,
+    /// Chance of turning an RGB image grey.
+    pub greyscale: f64,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        AugmentConfig { rotation: 10.0, scale: 0.1, shift: 0.08, brightness: 0.2, contrast: 0.2, gamma: 0.2, erase: 0.25, greyscale: 0.1 }
+    }
+}
+
+impl AugmentConfig {
+    /// Ranges must be non-negative numbers, chances in [0, 1], the warp bounded.
+    pub fn validate(&self) -> Result<(), String> {
+        let ranges = [self.rotation, self.scale, self.shift, self.brightness, self.contrast, self.gamma];
+        if ranges.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Err("augment: ranges must be numbers ≥ 0".into());
+        }
+        if !((0.0..=1.0).contains(&self.erase) && (0.0..=1.0).contains(&self.greyscale)) {
+            return Err("augment: erase and greyscale are chances in [0, 1]".into());
+        }
+        if self.scale >= 1.0 || self.contrast >= 1.0 || self.gamma >= 1.0 || self.rotation > 180.0 {
+            return Err("augment: scale, contrast and gamma must be < 1 and rotation ≤ 180".into());
+        }
+        Ok(())
+    }
+}
+
+/// The identity objective on the embedding.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityLoss {
+    /// Supervised contrastive loss (Khosla et al. 2020) on the embedding after its ReLU,
+    /// over batches of `people_per_batch` people × 2 images.
+    #[default]
+    Supcon,
+    /// CosFace (Wang et al. 2018): a normalised margin softmax over every training
+    /// identity, on the embedding before its ReLU (a ReLU would confine it to the positive
+    /// orthant). Scales with identities: a person with one image is still a class.
+    Cosface,
+}
+
+/// Optional second objective: teach the embedding to separate people, not only faces
+/// from non-faces (the classifier alone clusters identities worse than raw pixels do).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityConfig {
-    /// Folder `ROOT/<identity>/<image>`; people with ≥ 2 images are used.
+    /// Folder `ROOT/<identity>/<image>`.
     pub data: PathBuf,
-    /// Weight of the contrastive loss next to the face/non-face loss.
+    /// More identity folders, pooled with `data`: one folder name is one person across
+    /// all of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<PathBuf>,
+    #[serde(default)]
+    pub loss: IdentityLoss,
+    /// Weight of the identity loss next to the face/non-face loss.
     pub weight: f64,
-    /// Softmax temperature of the contrastive loss (SupCon, Khosla et al. 2020).
+    /// SupCon: softmax temperature.
+    #[serde(default = "default_temperature")]
     pub temperature: f64,
-    /// People per identity batch, two images each.
+    /// SupCon: people per identity batch, two images each (people with ≥ 2 images).
+    #[serde(default = "default_people_per_batch")]
     pub people_per_batch: usize,
+    /// CosFace: scale s of the cosine logits.
+    #[serde(default = "default_scale")]
+    pub scale: f64,
+    /// CosFace: margin m taken off the true class's cosine.
+    #[serde(default = "default_margin")]
+    pub margin: f64,
+    /// CosFace: identity images per batch; an epoch is one pass over every identity image
+    /// (the face/non-face batches cycle beside them).
+    #[serde(default = "default_identity_batch")]
+    pub batch_size: usize,
+    /// Random changes to each identity image (`[identity.augment]`; absent: flips only,
+    /// as `training.augment_flip` says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<AugmentConfig>,
+}
+
+fn default_temperature() -> f64 {
+    0.1
+}
+
+fn default_people_per_batch() -> usize {
+    32
+}
+
+/// CosFace's published s and m (also what the PyTorch reference recipe uses).
+fn default_scale() -> f64 {
+    30.0
+}
+
+fn default_margin() -> f64 {
+    0.35
+}
+
+fn default_identity_batch() -> usize {
+    128
+}
+
+impl IdentityConfig {
+    /// Every identity folder: `data`, then `pools`.
+    pub fn folders(&self) -> Vec<PathBuf> {
+        std::iter::once(self.data.clone()).chain(self.pools.iter().cloned()).collect()
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |r: &str| Err(Error::Invalid(format!("identity: {r}")));
+        if self.weight.is_nan() || self.weight < 0.0 {
+            return bad("weight must be ≥ 0");
+        }
+        if let Some(a) = &self.augment {
+            a.validate().map_err(Error::Invalid)?;
+        }
+        match self.loss {
+            IdentityLoss::Supcon if !(self.temperature > 0.0 && self.people_per_batch >= 2) => {
+                bad("supcon needs temperature > 0 and people_per_batch ≥ 2")
+            }
+            IdentityLoss::Cosface if !(self.scale > 0.0 && (0.0..1.0).contains(&self.margin) && self.batch_size >= 2) => {
+                bad("cosface needs scale > 0, margin in [0, 1) and batch_size ≥ 2")
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -210,10 +338,8 @@ impl RunConfig {
         if t.learning_rate.is_nan() || t.learning_rate <= 0.0 {
             return Err(Error::Invalid("training: learning_rate must be > 0".into()));
         }
-        if let Some(id) = &self.identity
-            && !(id.weight >= 0.0 && id.temperature > 0.0 && id.people_per_batch >= 2)
-        {
-            return Err(Error::Invalid("identity: weight ≥ 0, temperature > 0 and people_per_batch ≥ 2 are required".into()));
+        if let Some(id) = &self.identity {
+            id.validate()?;
         }
         if self.name.is_empty() || self.name.contains(['/', '\\']) {
             return Err(Error::Invalid(format!("name must be a plain folder name, got {:?}", self.name)));
@@ -235,9 +361,15 @@ impl Default for RunConfig {
             training: TrainingConfig::default(),
             identity: Some(IdentityConfig {
                 data: PathBuf::from("datasets/lfw_train_identities"),
+                pools: Vec::new(),
+                loss: IdentityLoss::Supcon,
                 weight: 1.0,
                 temperature: 0.1,
                 people_per_batch: 32,
+                scale: default_scale(),
+                margin: default_margin(),
+                batch_size: default_identity_batch(),
+                augment: None,
             }),
         }
     }

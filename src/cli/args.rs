@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::backend::Backend;
 use crate::cluster::{self, Method};
 use crate::embed::DEFAULT_BATCH;
+use crate::model::Layer;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -176,6 +177,13 @@ pub struct InferArgs {
     pub embedding_size: Option<usize>,
     #[arg(long, default_value_t = DEFAULT_BATCH)]
     pub batch_size: usize,
+    /// Which side of the penultimate layer's ReLU to export (`linear`: before it, what a
+    /// CosFace identity head trains on)
+    #[arg(long, value_enum, default_value_t = Layer::Relu)]
+    pub layer: Layer,
+    /// Average each face's vector with its mirror image's
+    #[arg(long)]
+    pub flip: bool,
     #[command(flatten)]
     pub out: OutputArgs,
     #[command(flatten)]

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 
 use crate::backend;
-use crate::embed::embed_folder;
 use crate::embed::pixels::pixel_embeddings;
+use crate::embed::{Readout, embed_folder};
 use crate::error::{Error, Result};
 use crate::experiment;
 use crate::image::folder::{IdentityFolder, report_skipped};
@@ -88,7 +88,8 @@ fn infer(a: InferArgs) -> Result<()> {
     let model = ck.load_model(&device)?;
     let folder = scan(&a.input_directory)?;
     let started = std::time::Instant::now();
-    let emb = embed_folder(&model, model_cfg, &folder, &device, a.batch_size, !a.run.quiet)?;
+    let readout = Readout { layer: a.layer, flip: a.flip };
+    let emb = embed_folder(&model, model_cfg, readout, &folder, &device, a.batch_size, !a.run.quiet)?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!("embedded {} images in {secs:.1} s ({:.0} img/s, decoding included)", emb.paths.len(), emb.paths.len() as f64 / secs);
     report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);

@@ -14,8 +14,8 @@ use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::image::folder::IdentityFolder;
 use crate::image::prefetch::decode_ahead;
-use crate::image::{ImageSpec, Skipped};
-use crate::model::FaceNet;
+use crate::image::{ImageSpec, Skipped, push_mirrored};
+use crate::model::{FaceNet, Layer};
 use crate::progress;
 
 /// Images per network call unless the user says otherwise: enough work per call for the
@@ -88,11 +88,21 @@ pub fn embed_folder_with(
     Ok(Embeddings { matrix, paths, identity, names: folder.names.clone(), p_face: has_p.then_some(p_face), skipped })
 }
 
-/// Embeds every image of `folder` with `model`, built from `config`: ReLU'd penultimate
-/// layer (`config.embedding_size` wide) + P(face).
+/// How a face becomes its vector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Readout {
+    /// Which side of the penultimate layer's ReLU.
+    pub layer: Layer,
+    /// Average the vector with the mirrored face's (P(face) stays the face's own).
+    pub flip: bool,
+}
+
+/// Embeds every image of `folder` with `model`, built from `config`: the penultimate layer
+/// (`config.embedding_size` wide) read as `readout` says, and P(face).
 pub fn embed_folder(
     model: &FaceNet,
     config: &ModelConfig,
+    readout: Readout,
     folder: &IdentityFolder,
     device: &Device,
     batch_size: usize,
@@ -100,14 +110,66 @@ pub fn embed_folder(
 ) -> Result<Embeddings> {
     let spec = config.image_spec();
     embed_folder_with(folder, spec, batch_size, config.embedding_size, progress, |data, n| {
-        let (e, p) = embed_batch(model, spec, device, data, n)?;
+        let (e, p) = embed_batch(model, spec, readout, device, data, n)?;
         Ok((e, Some(p)))
     })
 }
 
-/// `n` decoded images (flat CHW) → their embeddings (n × E, row-major) and P(face).
-pub fn embed_batch(model: &FaceNet, spec: ImageSpec, device: &Device, data: Vec<f32>, n: usize) -> Result<(Vec<f32>, Vec<f32>)> {
-    let x = Tensor::from_data(TensorData::new(data, [n, spec.channels, spec.size, spec.size]), device);
-    let (e, logit) = model.forward_with_embedding(x);
-    Ok((to_vec(e)?, to_vec(sigmoid(logit))?))
+/// `n` decoded images (flat CHW) → their vectors (n × E, row-major) and P(face).
+pub fn embed_batch(
+    model: &FaceNet,
+    spec: ImageSpec,
+    readout: Readout,
+    device: &Device,
+    data: Vec<f32>,
+    n: usize,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let shape = [n, spec.channels, spec.size, spec.size];
+    let mirrored = readout.flip.then(|| {
+        let mut m = Vec::with_capacity(data.len());
+        for image in data.chunks_exact(spec.len()) {
+            push_mirrored(image, spec.size, &mut m);
+        }
+        m
+    });
+    let (e, logit) = model.forward_at(Tensor::from_data(TensorData::new(data, shape), device), readout.layer);
+    let mut e = to_vec(e)?;
+    if let Some(m) = mirrored {
+        let (em, _) = model.forward_at(Tensor::from_data(TensorData::new(m, shape), device), readout.layer);
+        for (a, b) in e.iter_mut().zip(to_vec(em)?) {
+            *a = 0.5 * (*a + b);
+        }
+    }
+    Ok((e, to_vec(sigmoid(logit))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Backend, device};
+
+    #[test]
+    fn flip_averaging_leaves_a_symmetric_face_alone_and_changes_an_asymmetric_one() {
+        let dev = device(Backend::Flex).unwrap();
+        let cfg = ModelConfig::new().with_channels(vec![4, 8]).with_embedding_size(6).with_image_size(8);
+        let model = cfg.init(&dev);
+        let spec = cfg.image_spec();
+        // Two images: one whose rows are palindromes, one a ramp (its mirror differs).
+        let symmetric: Vec<f32> = (0..64).map(|i| ((i / 8) as f32 + (3.5 - ((i % 8) as f32 - 3.5).abs())) / 12.0).collect();
+        let ramp: Vec<f32> = (0..64).map(|i| (i % 8) as f32 / 8.0).collect();
+        let data: Vec<f32> = symmetric.iter().chain(&ramp).copied().collect();
+        for layer in [Layer::Relu, Layer::Linear] {
+            let plain = Readout { layer, flip: false };
+            let (e, p) = embed_batch(&model, spec, plain, &dev, data.clone(), 2).unwrap();
+            let (f, q) = embed_batch(&model, spec, Readout { layer, flip: true }, &dev, data.clone(), 2).unwrap();
+            assert_eq!(&e[..6], &f[..6], "{layer:?}: a symmetric face is its own mirror");
+            assert_ne!(&e[6..], &f[6..], "{layer:?}: the ramp's mirror is another image");
+            assert_eq!(p, q, "P(face) is the face's own");
+            // Averaging is symmetric: the mirrored ramp gets the same vector.
+            let mut mirrored = symmetric.clone();
+            push_mirrored(&ramp, 8, &mut mirrored);
+            let (g, _) = embed_batch(&model, spec, Readout { layer, flip: true }, &dev, mirrored, 2).unwrap();
+            assert!(f[6..].iter().zip(&g[6..]).all(|(a, b)| (a - b).abs() < 1e-6));
+        }
+    }
 }

@@ -20,7 +20,7 @@ use crate::backend::Backend;
 use crate::cluster::Method;
 use crate::config::{self, RunConfig};
 use crate::embed::pixels::pixel_embeddings;
-use crate::embed::{DEFAULT_BATCH, Embeddings, embed_folder};
+use crate::embed::{DEFAULT_BATCH, Embeddings, Readout, embed_folder};
 use crate::error::{Error, Result};
 use crate::evaluate::EvalOptions;
 use crate::image::folder::IdentityFolder;
@@ -214,7 +214,7 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
         for (fi, folder) in folders.iter().enumerate() {
             pb.set_message(format!("run {}/{runs}: evaluate E={size} seed {seed} on {}", r + 1, folder_label(&folder.root)));
             let t = Instant::now();
-            let emb = embed_folder(&model, &cfg.model, folder, opts.device, DEFAULT_BATCH, false)?;
+            let emb = embed_folder(&model, &cfg.model, Readout::default(), folder, opts.device, DEFAULT_BATCH, false)?;
             let rate = emb.paths.len() as f64 / t.elapsed().as_secs_f64();
             let dir = opts.out.join("runs").join(&cfg.name).join(folder_label(&folder.root));
             let scores = output::report(&emb, &format!("cnn {}", cfg.name), &folder.root, &eval, &Charts::none(), &dir)?;

@@ -68,6 +68,15 @@ pub struct Skipped {
     pub reason: SkipReason,
 }
 
+/// Appends the left–right mirror of one CHW image (`size` values a row) to `out`: a
+/// mirrored face is the same person, so training augments with it and `infer --flip`
+/// averages over it.
+pub fn push_mirrored(image: &[f32], size: usize, out: &mut Vec<f32>) {
+    for row in image.chunks_exact(size) {
+        out.extend(row.iter().rev());
+    }
+}
+
 pub fn is_image_path(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }

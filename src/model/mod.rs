@@ -39,6 +39,16 @@ impl ModelConfig {
     }
 }
 
+/// Which vector of the penultimate layer `infer` exports.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layer {
+    /// After its ReLU: what the face / non-face head reads.
+    #[default]
+    Relu,
+    /// Before its ReLU: what a CosFace identity head reads.
+    Linear,
+}
+
 #[derive(Module, Debug)]
 pub struct ConvBlock {
     conv: Conv2d,
@@ -82,12 +92,26 @@ impl FaceNet {
     /// the head actually reads, so distances between embeddings are distances the
     /// classifier "sees" (pre-ReLU values would include directions it ignores).
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
+        self.relu.forward(self.embed_linear(images))
+    }
+
+    /// `[B, C, S, S]` → the penultimate layer before its ReLU `[B, E]`: what a CosFace
+    /// identity head trains on (the ReLU would confine it to the positive orthant).
+    pub fn embed_linear(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = images;
         for block in &self.blocks {
             x = block.forward(x, self.kernel);
         }
         let x: Tensor<2> = x.flatten(1, 3);
-        self.relu.forward(self.embed.forward(x))
+        self.embed.forward(x)
+    }
+
+    /// The embedding at `layer` and P(face) from one pass, for `infer`.
+    pub fn forward_at(&self, images: Tensor<4>, layer: Layer) -> (Tensor<2>, Tensor<1>) {
+        let linear = self.embed_linear(images);
+        let relu = self.relu.forward(linear.clone());
+        let logit: Tensor<1> = self.head.forward(relu.clone()).flatten(0, 1);
+        (if layer == Layer::Linear { linear } else { relu }, logit)
     }
 
     /// `[B, C, S, S]` → face logit `[B]`.

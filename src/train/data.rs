@@ -1,5 +1,6 @@
 //! In-memory training sets: the face / non-face folder and the identity pool, their
 //! stratified split, and the batcher that turns indices into tensors.
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
@@ -10,7 +11,7 @@ use rand::seq::SliceRandom;
 use crate::error::{Error, Result};
 use crate::image::folder::{IdentityFolder, images_in};
 use crate::image::prefetch::decode_all;
-use crate::image::{ImageSpec, Skipped};
+use crate::image::{ImageSpec, Skipped, push_mirrored};
 
 /// In-memory face / non-face training set (label 1 = face).
 pub struct FaceSet {
@@ -106,23 +107,32 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Images `idx` of a flat CHW store; `flip[i]` mirrors image i left–right (the
-    /// augmentation: a mirrored face is still a face, of the same person, and a mirrored
-    /// scene still not one).
-    pub fn images(&self, spec: ImageSpec, store: &[f32], idx: &[usize], flip: &[bool]) -> Tensor<4> {
+    /// Images `idx` of a flat CHW store, gathered into one buffer; `flip[i]` mirrors
+    /// image i left–right (a mirrored face is still a face, of the same person, and a
+    /// mirrored scene still not one).
+    pub fn gather(spec: ImageSpec, store: &[f32], idx: &[usize], flip: &[bool]) -> Vec<f32> {
         let (s, d) = (spec.size, spec.len());
         let mut data = Vec::with_capacity(idx.len() * d);
         for (k, &i) in idx.iter().enumerate() {
             let img = &store[i * d..(i + 1) * d];
             if flip.get(k).copied().unwrap_or(false) {
-                for row in img.chunks_exact(s) {
-                    data.extend(row.iter().rev());
-                }
+                push_mirrored(img, s, &mut data);
             } else {
                 data.extend_from_slice(img);
             }
         }
-        Tensor::from_data(TensorData::new(data, [idx.len(), spec.channels, s, s]), &self.device)
+        data
+    }
+
+    /// `[B, C, S, S]` of gathered images.
+    pub fn tensor(&self, spec: ImageSpec, data: Vec<f32>) -> Tensor<4> {
+        let n = data.len() / spec.len().max(1);
+        Tensor::from_data(TensorData::new(data, [n, spec.channels, spec.size, spec.size]), &self.device)
+    }
+
+    /// [`Batcher::gather`] as a tensor.
+    pub fn images(&self, spec: ImageSpec, store: &[f32], idx: &[usize], flip: &[bool]) -> Tensor<4> {
+        self.tensor(spec, Self::gather(spec, store, idx, flip))
     }
 
     pub fn batch(&self, set: &FaceSet, idx: &[usize], flip: &[bool]) -> (Tensor<4>, Tensor<1, Int>) {
@@ -145,23 +155,39 @@ pub struct IdentitySet {
 }
 
 impl IdentitySet {
-    pub fn load(root: &Path, spec: ImageSpec) -> Result<Self> {
-        let folder = IdentityFolder::scan(root)?;
-        let (images, kept, bad) = decode_all(&folder.paths, spec);
-        let mut skipped = folder.skipped;
-        skipped.extend(bad);
-        let mut people = vec![Vec::new(); folder.names.len()];
-        for (row, &i) in kept.iter().enumerate() {
-            people[folder.identity[i]].push(row);
+    /// The images of every folder in `roots`, one person per folder name across them all,
+    /// keeping the people with at least `min_images` readable images. People are numbered
+    /// in order of first appearance (folders in order, names sorted within each).
+    pub fn load(roots: &[PathBuf], spec: ImageSpec, min_images: usize) -> Result<Self> {
+        let (mut paths, mut person_of, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        for root in roots {
+            let folder = IdentityFolder::scan(root)?;
+            skipped.extend(folder.skipped);
+            for (p, &i) in folder.paths.into_iter().zip(&folder.identity) {
+                let next = ids.len();
+                person_of.push(*ids.entry(folder.names[i].clone()).or_insert(next));
+                paths.push(p);
+            }
         }
-        people.retain(|p| p.len() >= 2);
+        let (images, kept, bad) = decode_all(&paths, spec);
+        skipped.extend(bad);
+        let mut people = vec![Vec::new(); ids.len()];
+        for (row, &i) in kept.iter().enumerate() {
+            people[person_of[i]].push(row);
+        }
+        people.retain(|p| p.len() >= min_images.max(1));
         if people.len() < 2 {
-            return Err(Error::Data {
-                path: root.to_path_buf(),
-                reason: "need at least 2 people with 2 or more readable images each".into(),
-            });
+            let path = roots.first().cloned().unwrap_or_default();
+            return Err(Error::Data { path, reason: format!("need at least 2 people with {min_images} or more readable images each") });
         }
         Ok(IdentitySet { spec, images, people, skipped })
+    }
+
+    /// Every image of a kept person with that person's index: what a classification head
+    /// trains on, one pass per epoch.
+    pub fn labelled(&self) -> Vec<(usize, usize)> {
+        self.people.iter().enumerate().flat_map(|(person, rows)| rows.iter().map(move |&r| (r, person))).collect()
     }
 
     /// `p` distinct people × 2 images each (image indices and person labels), at random.
@@ -200,7 +226,7 @@ mod tests {
 
     #[test]
     fn identity_pool_keeps_people_with_two_images_and_samples_pairs() {
-        let set = IdentitySet::load(&repo("datasets/lfw_train_identities"), ImageSpec { size: 16, channels: 1 }).unwrap();
+        let set = IdentitySet::load(&[repo("datasets/lfw_train_identities")], ImageSpec { size: 16, channels: 1 }, 2).unwrap();
         assert_eq!(set.people.len(), 1257);
         assert_eq!(set.images.len(), 3179 * 16 * 16);
         let mut rng = StdRng::seed_from_u64(1);
@@ -223,6 +249,35 @@ mod tests {
         assert!(tr.iter().all(|i| !va.contains(i)));
         assert_eq!(stratified_split(&labels, 0.2, 7), (tr.clone(), va.clone()));
         assert_ne!(stratified_split(&labels, 0.2, 8).1, va);
+    }
+
+    #[test]
+    fn pools_join_people_by_folder_name_and_keep_singletons_when_asked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let face = |i: u32| repo(&format!("datasets/att_faces/s01/{i:02}.png"));
+        let put = |pool: &str, person: &str, n: u32| {
+            let d = tmp.path().join(pool).join(person);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 1..=n {
+                std::fs::copy(face(i), d.join(format!("{i}.png"))).unwrap();
+            }
+        };
+        // ann is in both pools (1 + 2 images = one person of 3); bo has 1, cy 2.
+        put("a", "ann", 1);
+        put("a", "bo", 1);
+        put("b", "ann", 2);
+        put("b", "cy", 2);
+        let pools = [tmp.path().join("a"), tmp.path().join("b")];
+        let spec = ImageSpec { size: 8, channels: 1 };
+        let all = IdentitySet::load(&pools, spec, 1).unwrap();
+        let sizes: Vec<usize> = all.people.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [3, 1, 2], "ann (both pools), bo, cy in order of first appearance");
+        assert_eq!(all.labelled().len(), 6);
+        assert!(all.labelled().iter().all(|&(row, person)| all.people[person].contains(&row)));
+        let pairs = IdentitySet::load(&pools, spec, 2).unwrap();
+        assert_eq!(pairs.people.len(), 2, "bo has one image");
+        let e = IdentitySet::load(&pools, spec, 3).err().unwrap().to_string();
+        assert!(e.contains("3 or more"), "{e}");
     }
 
     #[test]

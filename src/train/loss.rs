@@ -1,15 +1,15 @@
 //! The training objectives: BCE-with-logits on face / non-face (and its running
 //! statistics), the supervised contrastive identity loss, and the optimiser step that
 //! every training batch runs and `bench` times.
+use burn::module::Param;
 use burn::nn::loss::{BinaryCrossEntropyLoss, BinaryCrossEntropyLossConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
+use burn::tensor::Distribution;
 use burn::tensor::activation::log_softmax;
 
-use crate::model::FaceNet;
-
 /// One optimiser step of the face / non-face objective: Adam on BCE-with-logits, plus an
-/// optional extra loss on the same model (the identity term).
+/// optional extra loss (the identity term) from the same forward pass.
 pub struct FaceStep {
     optim: ModuleOptimizer,
     bce: BinaryCrossEntropyLoss,
@@ -21,24 +21,65 @@ impl FaceStep {
         FaceStep { optim: AdamConfig::new().init(), bce: BinaryCrossEntropyLossConfig::new().with_logits(true).init(device) }
     }
 
-    /// Forward `x`, add `extra(&model)` to the BCE against `y` when it gives a loss, step
-    /// with learning rate `lr`; the updated model and the batch's logits.
-    pub fn run(
+    /// `forward(&model)` gives the face logits of the batch (against `y`) and any extra
+    /// loss; one Adam step with learning rate `lr` on their sum. Returns the updated model
+    /// and the logits. `model` is any module holding the network: the network alone, or
+    /// the network with a training-only head.
+    pub fn run<M: Module>(
         &mut self,
-        model: FaceNet,
-        x: Tensor<4>,
+        model: M,
         y: Tensor<1, Int>,
         lr: f64,
-        extra: impl FnOnce(&FaceNet) -> Option<Tensor<1>>,
-    ) -> (FaceNet, Tensor<1>) {
-        let logits = model.forward(x);
+        forward: impl FnOnce(&M) -> (Tensor<1>, Option<Tensor<1>>),
+    ) -> (M, Tensor<1>) {
+        let (logits, extra) = forward(&model);
         let mut loss = self.bce.forward(logits.clone(), y);
-        if let Some(l) = extra(&model) {
+        if let Some(l) = extra {
             loss = loss + l;
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         (self.optim.step(lr, model, grads), logits)
     }
+}
+
+/// CosFace's class weights: one row per training identity, compared with the embedding by
+/// cosine. Training only: a checkpoint keeps the network, not this head.
+#[derive(Module, Debug)]
+pub struct CosFaceHead {
+    weight: Param<Tensor<2>>,
+}
+
+impl CosFaceHead {
+    pub fn new(classes: usize, dim: usize, device: &Device) -> Self {
+        CosFaceHead { weight: Param::from_tensor(Tensor::random([classes, dim], Distribution::Normal(0.0, 1.0), device)) }
+    }
+
+    /// CosFace (Wang et al. 2018) of embeddings `z` `[B, E]` with identity `labels`: the
+    /// cross-entropy of s·(cos θ_j − m·[j = label]), cos θ_j between the L2-normalised
+    /// row and class weight j.
+    pub fn loss(&self, z: Tensor<2>, labels: &[usize], scale: f64, margin: f64) -> Tensor<1> {
+        cosface_loss(z, self.weight.val(), labels, scale, margin)
+    }
+}
+
+/// Rows of `x` scaled to unit length (a zero row stays zero).
+fn unit_rows(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-6);
+    x / norm
+}
+
+/// [`CosFaceHead::loss`] with the class weights `w` `[C, E]` given.
+pub fn cosface_loss(z: Tensor<2>, w: Tensor<2>, labels: &[usize], scale: f64, margin: f64) -> Tensor<1> {
+    let device = z.device();
+    let (b, c) = (labels.len(), w.dims()[0]);
+    let cos = unit_rows(z).matmul(unit_rows(w).transpose());
+    let mut onehot = vec![0.0f32; b * c];
+    for (i, &y) in labels.iter().enumerate() {
+        onehot[i * c + y] = 1.0;
+    }
+    let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [b, c]), &device);
+    let logits = (cos - onehot.clone().mul_scalar(margin)).mul_scalar(scale);
+    (log_softmax(logits, 1) * onehot).sum_dim(1).mean().neg()
 }
 
 /// Loss sum and correct count of `logits` against 0/1 `labels`.
@@ -99,6 +140,26 @@ mod tests {
         // Labels that pair the wrong rows must cost more.
         let wrong: f32 = supcon_loss(z, &[0, 1, 0, 1], 1.0).into_scalar();
         assert!(wrong > l + 0.5, "{wrong}");
+    }
+
+    #[test]
+    fn cosface_loss_matches_the_hand_computed_value() {
+        let dev = device(Backend::Flex).unwrap();
+        // Two classes along the axes; row 0 on class 0 (cos 1, 0), row 1 at 45° (cos 0.707
+        // to both) labelled 1. s = 2, m = 0.5:
+        //   row 0: logits (2·(1 − 0.5), 0) = (1, 0) → −ln(e / (e + 1));
+        //   row 1: logits (2·0.707, 2·(0.707 − 0.5)) → −ln(e^0.414 / (e^1.414 + e^0.414)).
+        let z = Tensor::<2>::from_data(TensorData::new(vec![3.0f32, 0.0, 1.0, 1.0], [2, 2]), &dev);
+        let w = Tensor::<2>::from_data(TensorData::new(vec![5.0f32, 0.0, 0.0, 0.5], [2, 2]), &dev);
+        let l: f32 = cosface_loss(z.clone(), w.clone(), &[0, 1], 2.0, 0.5).into_scalar();
+        let h = std::f64::consts::FRAC_1_SQRT_2;
+        let row0 = (1f64.exp() + 1.0).ln() - 1.0;
+        let row1 = ((2.0 * h).exp() + (2.0 * (h - 0.5)).exp()).ln() - 2.0 * (h - 0.5);
+        let want = (row0 + row1) / 2.0;
+        assert!((f64::from(l) - want).abs() < 1e-5, "{l} vs {want}");
+        // The margin makes the right class cost more than plain normalised softmax.
+        let plain: f32 = cosface_loss(z, w, &[0, 1], 2.0, 0.0).into_scalar();
+        assert!(l > plain + 0.1, "{l} vs {plain}");
     }
 
     #[test]

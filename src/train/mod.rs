@@ -2,6 +2,7 @@
 //! held-out validation, flip augmentation, an optional identity loss on the embedding,
 //! one summary line per epoch. The sets and batcher are in [`data`], the losses and the
 //! optimiser step in [`loss`].
+pub mod augment;
 pub mod data;
 pub mod loss;
 
@@ -15,19 +16,27 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, to_vec};
-use crate::config::RunConfig;
+use crate::config::{IdentityLoss, RunConfig};
 use crate::error::Result;
 use crate::image::folder::report_skipped;
 use crate::model::{FaceNet, checkpoint};
 use crate::progress;
 use data::{Batcher, FaceSet, IdentitySet, stratified_split};
-use loss::{FaceStep, bce_stats, supcon_loss};
+use loss::{CosFaceHead, FaceStep, bce_stats, supcon_loss};
+
+/// What the optimiser updates: the network, and CosFace's class weights when it trains
+/// with them.
+#[derive(Module, Debug)]
+struct Trainee {
+    net: FaceNet,
+    head: Option<CosFaceHead>,
+}
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct EpochMetrics {
     pub epoch: usize,
     pub train_loss: f64,
-    /// Mean supervised-contrastive loss of the identity batches, when trained with one.
+    /// Mean identity loss (SupCon or CosFace) of the identity batches, when trained with one.
     #[serde(default)]
     pub identity_loss: Option<f64>,
     pub train_accuracy: f64,
@@ -90,7 +99,10 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
     let (train_idx, val_idx) = stratified_split(&set.labels, t.val_fraction, t.seed);
     let people = match &cfg.identity {
         Some(id) => {
-            let p = IdentitySet::load(&id.data, cfg.image_spec())?;
+            // A margin-softmax head takes a person with one image as a class; SupCon pairs
+            // two images of each person it draws.
+            let min_images = if id.loss == IdentityLoss::Cosface { 1 } else { 2 };
+            let p = IdentitySet::load(&id.folders(), cfg.image_spec(), min_images)?;
             report_skipped("identity data", &p.skipped);
             Some((id, p))
         }
@@ -111,46 +123,99 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
         cfg.model.embedding_size
     ));
     if let Some((id, p)) = &people {
-        say(format!(
-            "  + identity loss on {} ({} people with ≥ 2 images, {} per batch, weight {})",
-            id.data.display(),
-            p.people.len(),
-            id.people_per_batch,
-            id.weight
-        ));
+        let folders: Vec<String> = id.folders().iter().map(|f| f.display().to_string()).collect();
+        let how = match id.loss {
+            IdentityLoss::Supcon => format!("SupCon, {} people with ≥ 2 images, {} per batch", p.people.len(), id.people_per_batch),
+            IdentityLoss::Cosface => format!(
+                "CosFace s {} m {}, {} people, {} images, {} per batch",
+                id.scale,
+                id.margin,
+                p.people.len(),
+                p.labelled().len(),
+                id.batch_size
+            ),
+        };
+        say(format!("  + identity loss on {} ({how}, weight {})", folders.join(" + "), id.weight));
     }
 
     device.seed(t.seed);
     let ad = device.clone().autodiff();
-    let mut model = cfg.model.init(&ad);
+    // CosFace's class weights train beside the network and are dropped at the end.
+    let cosface = people.as_ref().filter(|(id, _)| id.loss == IdentityLoss::Cosface);
+    let mut model =
+        Trainee { net: cfg.model.init(&ad), head: cosface.map(|(_, p)| CosFaceHead::new(p.people.len(), cfg.model.embedding_size, &ad)) };
     let mut step = FaceStep::new(&ad);
     let batcher = Batcher { device: ad.clone() };
     let mut rng = StdRng::seed_from_u64(t.seed ^ 0x9e37_79b9_7f4a_7c15);
     let mut order = train_idx.clone();
     let mut epochs = Vec::with_capacity(t.epochs);
+    // With CosFace an epoch is one pass over the identity images; the face / non-face
+    // batches cycle through `order` beside them, reshuffled at each wrap.
+    let mut labelled = cosface.map(|(_, p)| p.labelled()).unwrap_or_default();
+    let mut face_cursor = order.len();
 
     for epoch in 1..=t.epochs {
-        order.shuffle(&mut rng);
+        let steps = match cosface {
+            Some((id, _)) => {
+                labelled.shuffle(&mut rng);
+                labelled.len().div_ceil(id.batch_size)
+            }
+            None => {
+                order.shuffle(&mut rng);
+                order.len().div_ceil(t.batch_size)
+            }
+        };
         let epoch_start = Instant::now();
-        let pb = progress::bar(order.len().div_ceil(t.batch_size), "epoch {prefix} [{bar:30}] {pos}/{len} batches {msg} ({eta})", progress);
+        let pb = progress::bar(steps, "epoch {prefix} [{bar:30}] {pos}/{len} batches {msg} ({eta})", progress);
         pb.set_prefix(format!("{epoch}/{}", t.epochs));
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
         let (mut id_loss_sum, mut id_batches, mut id_images) = (0.0, 0usize, 0usize);
-        for chunk in order.chunks(t.batch_size) {
+        for s in 0..steps {
+            let chunk: Vec<usize> = if cosface.is_some() {
+                if face_cursor + t.batch_size > order.len() {
+                    order.shuffle(&mut rng);
+                    face_cursor = 0;
+                }
+                let c = order[face_cursor..(face_cursor + t.batch_size).min(order.len())].to_vec();
+                face_cursor += t.batch_size;
+                c
+            } else {
+                order[s * t.batch_size..((s + 1) * t.batch_size).min(order.len())].to_vec()
+            };
             let flips: Vec<bool> = chunk.iter().map(|_| t.augment_flip && rng.random_bool(0.5)).collect();
-            let (x, y) = batcher.batch(&set, chunk, &flips);
-            let identity = |model: &FaceNet| {
+            let (x, y) = batcher.batch(&set, &chunk, &flips);
+            let mut identity = |m: &Trainee| {
                 let (id, p) = people.as_ref()?;
-                let (idx, labels) = p.sample(id.people_per_batch, &mut rng);
-                let flips: Vec<bool> = idx.iter().map(|_| t.augment_flip && rng.random_bool(0.5)).collect();
-                let z = model.embed(batcher.images(p.spec, &p.images, &idx, &flips));
-                let l = supcon_loss(z, &labels, id.temperature);
+                let (n, l) = match &m.head {
+                    Some(head) => {
+                        let batch = &labelled[s * id.batch_size..((s + 1) * id.batch_size).min(labelled.len())];
+                        let idx: Vec<usize> = batch.iter().map(|b| b.0).collect();
+                        let labels: Vec<usize> = batch.iter().map(|b| b.1).collect();
+                        let flips: Vec<bool> = idx.iter().map(|_| t.augment_flip && rng.random_bool(0.5)).collect();
+                        let mut data = Batcher::gather(p.spec, &p.images, &idx, &flips);
+                        if let Some(a) = &id.augment {
+                            data.chunks_exact_mut(p.spec.len()).for_each(|img| augment::apply(a, img, p.spec, &mut rng));
+                        }
+                        let z = m.net.embed_linear(batcher.tensor(p.spec, data));
+                        (idx.len(), head.loss(z, &labels, id.scale, id.margin))
+                    }
+                    None => {
+                        let (idx, labels) = p.sample(id.people_per_batch, &mut rng);
+                        let flips: Vec<bool> = idx.iter().map(|_| t.augment_flip && rng.random_bool(0.5)).collect();
+                        let mut data = Batcher::gather(p.spec, &p.images, &idx, &flips);
+                        if let Some(a) = &id.augment {
+                            data.chunks_exact_mut(p.spec.len()).for_each(|img| augment::apply(a, img, p.spec, &mut rng));
+                        }
+                        let z = m.net.embed(batcher.tensor(p.spec, data));
+                        (idx.len(), supcon_loss(z, &labels, id.temperature))
+                    }
+                };
                 id_loss_sum += f64::from(l.clone().into_scalar::<f32>());
                 id_batches += 1;
-                id_images += idx.len();
+                id_images += n;
                 Some(l.mul_scalar(id.weight))
             };
-            let (stepped, logits) = step.run(model, x, y, t.learning_rate, identity);
+            let (stepped, logits) = step.run(model, y, t.learning_rate, |m| (m.net.forward(x), identity(m)));
             model = stepped;
 
             let labels: Vec<u8> = chunk.iter().map(|&i| set.labels[i]).collect();
@@ -166,7 +231,7 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
         let (val_loss, val_accuracy) = if val_idx.is_empty() {
             (None, None)
         } else {
-            let (l, a) = validate(&model.valid(), &set, &val_idx, device)?;
+            let (l, a) = validate(&model.net.valid(), &set, &val_idx, device)?;
             (Some(l), Some(a))
         };
         let m = EpochMetrics {
@@ -200,7 +265,7 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
         total_seconds: started.elapsed().as_secs_f64(),
         epochs,
     };
-    let model = model.valid();
+    let model = model.net.valid();
     let dir = checkpoint_root.join(&cfg.name);
     checkpoint::save(&dir, &model, cfg, &metrics)?;
     say(format!("checkpoint written to {} ({:.1} s in all)", dir.display(), metrics.total_seconds));
@@ -212,7 +277,7 @@ mod tests {
     use super::*;
     use crate::backend::device;
     use crate::config::{ModelConfig, TrainingConfig};
-    use crate::embed::embed_folder;
+    use crate::embed::{Readout, embed_folder};
     use crate::image::folder::IdentityFolder;
 
     fn tiny_config(embedding: usize) -> RunConfig {
@@ -253,10 +318,10 @@ mod tests {
             assert_eq!(out.metrics.epochs.len(), 1);
             assert_eq!(out.metrics.train_images + out.metrics.val_images, 96);
             assert!(out.metrics.epochs[0].train_loss.is_finite());
-            let before = embed_folder(&out.model, &cfg_model, &folder, &dev, 7, false).unwrap();
+            let before = embed_folder(&out.model, &cfg_model, Readout::default(), &folder, &dev, 7, false).unwrap();
             let (cfg, reloaded) = checkpoint::load(&out.checkpoint, &dev).unwrap();
             assert_eq!(cfg, tiny_config(12));
-            let after = embed_folder(&reloaded, &cfg_model, &folder, &dev, 64, false).unwrap();
+            let after = embed_folder(&reloaded, &cfg_model, Readout::default(), &folder, &dev, 64, false).unwrap();
             assert_eq!(before.matrix.dim(), (20, 12));
             assert!(max_abs_diff(&before.matrix, &after.matrix) < 1e-5, "reload changed the embeddings");
             assert!(before.matrix.iter().any(|&v| v > 0.0), "all-zero embedding");
@@ -266,9 +331,39 @@ mod tests {
         for (i, (ck, own)) in per_backend.iter().enumerate() {
             let other = device([Backend::Ndarray, Backend::Flex][i]).unwrap();
             let (_, m) = checkpoint::load(ck, &other).unwrap();
-            let e = embed_folder(&m, &cfg_model, &folder, &other, 64, false).unwrap();
+            let e = embed_folder(&m, &cfg_model, Readout::default(), &folder, &other, 64, false).unwrap();
             assert!(max_abs_diff(own, &e.matrix) < 1e-3, "backends disagree");
         }
+    }
+
+    #[test]
+    fn cosface_training_learns_identities_and_saves_only_the_network() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cfg = tiny_config(12);
+        cfg.training.epochs = 2;
+        cfg.identity = Some(crate::config::IdentityConfig {
+            data: Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/lfw_train_identities"),
+            pools: Vec::new(),
+            loss: IdentityLoss::Cosface,
+            weight: 1.0,
+            temperature: 0.1,
+            people_per_batch: 32,
+            scale: 30.0,
+            margin: 0.35,
+            batch_size: 128,
+            augment: Some(crate::config::AugmentConfig::default()),
+        });
+        let dev = device(Backend::Flex).unwrap();
+        let out = train(&cfg, Backend::Flex, &dev, tmp.path(), false).unwrap();
+        let losses: Vec<f64> = out.metrics.epochs.iter().map(|e| e.identity_loss.expect("identity loss")).collect();
+        assert!(losses.iter().all(|l| l.is_finite()) && losses[1] < losses[0], "{losses:?}");
+        // An epoch is one pass over the 3 179 identity images (25 batches of 128), the
+        // face / non-face batches of 16 cycling beside them.
+        let per_epoch = out.metrics.epochs[0].train_images_per_sec * out.metrics.epochs[0].seconds;
+        assert!(per_epoch > 3179.0, "{per_epoch}");
+        // The checkpoint is the plain network: it loads into a fresh FaceNet.
+        let (saved, _) = checkpoint::load(&out.checkpoint, &dev).unwrap();
+        assert_eq!(saved.identity.map(|i| i.loss), Some(IdentityLoss::Cosface));
     }
 
     /// The GPU half of the cross-backend check; runs with `--features gpu` on a machine
@@ -282,15 +377,15 @@ mod tests {
         let cpu = device(Backend::Flex).unwrap();
         let gpu = device(Backend::Wgpu).expect("a GPU adapter");
         let out = train(&tiny_config(12), Backend::Flex, &cpu, tmp.path(), false).unwrap();
-        let on_cpu = embed_folder(&out.model, &cfg_model, &folder, &cpu, 64, false).unwrap();
+        let on_cpu = embed_folder(&out.model, &cfg_model, Readout::default(), &folder, &cpu, 64, false).unwrap();
         let (_, m) = checkpoint::load(&out.checkpoint, &gpu).unwrap();
-        let on_gpu = embed_folder(&m, &cfg_model, &folder, &gpu, 64, false).unwrap();
+        let on_gpu = embed_folder(&m, &cfg_model, Readout::default(), &folder, &gpu, 64, false).unwrap();
         assert!(max_abs_diff(&on_cpu.matrix, &on_gpu.matrix) < 1e-3, "flex and wgpu disagree");
         let g = train(&tiny_config(12), Backend::Wgpu, &gpu, &tmp.path().join("g"), false).unwrap();
         assert!(g.metrics.epochs[0].train_loss.is_finite());
         let (_, back) = checkpoint::load(&g.checkpoint, &cpu).unwrap();
-        let a = embed_folder(&g.model, &cfg_model, &folder, &gpu, 64, false).unwrap();
-        let b = embed_folder(&back, &cfg_model, &folder, &cpu, 64, false).unwrap();
+        let a = embed_folder(&g.model, &cfg_model, Readout::default(), &folder, &gpu, 64, false).unwrap();
+        let b = embed_folder(&back, &cfg_model, Readout::default(), &folder, &cpu, 64, false).unwrap();
         assert!(max_abs_diff(&a.matrix, &b.matrix) < 1e-3, "wgpu checkpoint differs on flex");
     }
 }
