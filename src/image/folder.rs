@@ -82,10 +82,18 @@ impl IdentityFolder {
 pub fn report_skipped(what: &str, skipped: &[Skipped]) {
     const SHOWN: usize = 10;
     let (top, rest): (Vec<&Skipped>, Vec<&Skipped>) = skipped.iter().partition(|s| s.reason == SkipReason::TopLevelFile);
-    if let Some(first) = top.first() {
-        let dir = first.path.parent().map_or_else(String::new, |p| p.display().to_string());
-        let names: Vec<String> = top.iter().filter_map(|s| s.path.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
-        eprintln!("note: {dir}: not read, identities are sub-folders: {}", names.join(", "));
+    // One note per folder: a pooled identity set scans several.
+    let mut by_dir: Vec<(&Path, Vec<String>)> = Vec::new();
+    for s in &top {
+        let dir = s.path.parent().unwrap_or(Path::new(""));
+        let name = s.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        match by_dir.iter_mut().find(|(d, _)| *d == dir) {
+            Some((_, names)) => names.push(name),
+            None => by_dir.push((dir, vec![name])),
+        }
+    }
+    for (dir, names) in by_dir {
+        eprintln!("note: {}: not read, identities are sub-folders: {}", dir.display(), names.join(", "));
     }
     for s in rest.iter().take(SHOWN) {
         eprintln!("warning: {}: {}", s.path.display(), s.reason);

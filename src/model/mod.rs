@@ -7,7 +7,7 @@ pub mod conv_block;
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 
 pub use crate::config::ModelConfig;
@@ -32,6 +32,7 @@ impl ModelConfig {
         FaceNet {
             blocks,
             embed: LinearConfig::new(flat, self.embedding_size).init(device),
+            embed_norm: self.embedding_norm.then(|| BatchNormConfig::new(self.embedding_size).init(device)),
             head: LinearConfig::new(self.embedding_size, 1).init(device),
             relu: Relu::new(),
             kernel: ConvKernel::default(),
@@ -72,6 +73,7 @@ impl ConvBlock {
 pub struct FaceNet {
     blocks: Vec<ConvBlock>,
     embed: Linear,
+    embed_norm: Option<BatchNorm>,
     head: Linear,
     relu: Relu,
     /// How the conv blocks run; not part of the weights (a checkpoint is the same record
@@ -103,7 +105,11 @@ impl FaceNet {
             x = block.forward(x, self.kernel);
         }
         let x: Tensor<2> = x.flatten(1, 3);
-        self.embed.forward(x)
+        let z = self.embed.forward(x);
+        match &self.embed_norm {
+            Some(bn) => bn.forward(z),
+            None => z,
+        }
     }
 
     /// The embedding at `layer` and P(face) from one pass, for `infer`.
