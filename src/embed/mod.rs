@@ -135,7 +135,8 @@ pub fn embed_batch(
     let (e, logit) = model.forward_at(Tensor::from_data(TensorData::new(data, shape), device), readout.layer);
     let mut e = to_vec(e)?;
     if let Some(m) = mirrored {
-        let (em, _) = model.forward_at(Tensor::from_data(TensorData::new(m, shape), device), readout.layer);
+        // P(face) is the face's own: the mirror needs no face head.
+        let em = model.embed_at(Tensor::from_data(TensorData::new(m, shape), device), readout.layer);
         for (a, b) in e.iter_mut().zip(to_vec(em)?) {
             *a = 0.5 * (*a + b);
         }

@@ -112,7 +112,15 @@ impl FaceNet {
         }
     }
 
-    /// The embedding at `layer` and P(face) from one pass, for `infer`.
+    /// The embedding at `layer` alone (no face head).
+    pub fn embed_at(&self, images: Tensor<4>, layer: Layer) -> Tensor<2> {
+        match layer {
+            Layer::Relu => self.embed(images),
+            Layer::Linear => self.embed_linear(images),
+        }
+    }
+
+    /// The embedding at `layer` and the face logit from one pass, for `infer`.
     pub fn forward_at(&self, images: Tensor<4>, layer: Layer) -> (Tensor<2>, Tensor<1>) {
         let linear = self.embed_linear(images);
         let relu = self.relu.forward(linear.clone());
@@ -122,13 +130,6 @@ impl FaceNet {
 
     /// `[B, C, S, S]` → face logit `[B]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<1> {
-        self.forward_with_embedding(images).1
-    }
-
-    /// Both outputs from one pass, for `infer` (embedding and P(face) per image).
-    pub fn forward_with_embedding(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<1>) {
-        let e = self.embed(images);
-        let logit: Tensor<1> = self.head.forward(e.clone()).flatten(0, 1);
-        (e, logit)
+        self.forward_at(images, Layer::Relu).1
     }
 }

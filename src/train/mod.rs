@@ -186,33 +186,24 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
             let (x, y) = batcher.batch(&set, &chunk, &flips);
             let mut identity = |m: &Trainee| {
                 let (id, p) = people.as_ref()?;
-                let (n, l) = match &m.head {
-                    Some(head) => {
-                        let batch = &labelled[s * id.batch_size..((s + 1) * id.batch_size).min(labelled.len())];
-                        let idx: Vec<usize> = batch.iter().map(|b| b.0).collect();
-                        let labels: Vec<usize> = batch.iter().map(|b| b.1).collect();
-                        let flips: Vec<bool> = idx.iter().map(|_| t.augment_flip && rng.random_bool(0.5)).collect();
-                        let mut data = Batcher::gather(p.spec, &p.images, &idx, &flips);
-                        if let Some(a) = &id.augment {
-                            data.chunks_exact_mut(p.spec.len()).for_each(|img| augment::apply(a, img, p.spec, &mut rng));
-                        }
-                        let z = m.net.embed_linear(batcher.tensor(p.spec, data));
-                        (idx.len(), head.loss(z, &labels, id.scale, id.margin))
-                    }
-                    None => {
-                        let (idx, labels) = p.sample(id.people_per_batch, &mut rng);
-                        let flips: Vec<bool> = idx.iter().map(|_| t.augment_flip && rng.random_bool(0.5)).collect();
-                        let mut data = Batcher::gather(p.spec, &p.images, &idx, &flips);
-                        if let Some(a) = &id.augment {
-                            data.chunks_exact_mut(p.spec.len()).for_each(|img| augment::apply(a, img, p.spec, &mut rng));
-                        }
-                        let z = m.net.embed(batcher.tensor(p.spec, data));
-                        (idx.len(), supcon_loss(z, &labels, id.temperature))
-                    }
+                // CosFace: the next slice of this epoch's pass; SupCon: people × 2 at random.
+                let (idx, labels): (Vec<usize>, Vec<usize>) = match &m.head {
+                    Some(_) => labelled[s * id.batch_size..((s + 1) * id.batch_size).min(labelled.len())].iter().copied().unzip(),
+                    None => p.sample(id.people_per_batch, &mut rng),
+                };
+                let flips: Vec<bool> = idx.iter().map(|_| t.augment_flip && rng.random_bool(0.5)).collect();
+                let mut data = Batcher::gather(p.spec, &p.images, &idx, &flips);
+                if let Some(a) = &id.augment {
+                    data.chunks_exact_mut(p.spec.len()).for_each(|img| augment::apply(a, img, p.spec, &mut rng));
+                }
+                let images = batcher.tensor(p.spec, data);
+                let l = match &m.head {
+                    Some(head) => head.loss(m.net.embed_linear(images), &labels, id.scale, id.margin),
+                    None => supcon_loss(m.net.embed(images), &labels, id.temperature),
                 };
                 id_loss_sum += f64::from(l.clone().into_scalar::<f32>());
                 id_batches += 1;
-                id_images += n;
+                id_images += idx.len();
                 Some(l.mul_scalar(id.weight))
             };
             let (stepped, logits) = step.run(model, y, t.learning_rate, |m| (m.net.forward(x), identity(m)));
