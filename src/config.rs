@@ -27,12 +27,23 @@ pub struct ModelConfig {
     /// every checkpoint written before it existed.
     #[serde(default)]
     pub embedding_norm: bool,
+    /// BatchNorm after each conv block (its ReLU and pool): what lets a deeper identity
+    /// network train at all under a margin softmax (run 3, docs/identity/).
+    #[serde(default)]
+    pub conv_norm: bool,
 }
 
 impl Default for ModelConfig {
     /// The network of `configs/default.toml`.
     fn default() -> Self {
-        ModelConfig { channels: vec![32, 64, 128], embedding_size: 128, image_size: 64, in_channels: 1, embedding_norm: false }
+        ModelConfig {
+            channels: vec![32, 64, 128],
+            embedding_size: 128,
+            image_size: 64,
+            in_channels: 1,
+            embedding_norm: false,
+            conv_norm: false,
+        }
     }
 }
 
@@ -178,6 +189,10 @@ pub struct IdentityConfig {
     /// as `training.augment_flip` says).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment: Option<AugmentConfig>,
+    /// People (with ≥ 2 images) kept out of training to calibrate the distance threshold
+    /// on; listed in the checkpoint's metrics.json.
+    #[serde(default)]
+    pub holdout: usize,
 }
 
 fn default_temperature() -> f64 {
@@ -242,6 +257,32 @@ pub struct TrainingConfig {
     /// Use at most this many images per class (0 = all); for quick runs.
     #[serde(default)]
     pub max_per_class: usize,
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
+}
+
+/// How the learning rate moves over a run.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// `learning_rate` throughout.
+    #[default]
+    Constant,
+    /// Half a cosine from `learning_rate` at the first step down to 1 % of it at the last.
+    Cosine,
+}
+
+impl LrSchedule {
+    /// The rate at step `step` of `steps` (0-based) for base rate `lr`.
+    pub fn rate(self, lr: f64, step: usize, steps: usize) -> f64 {
+        match self {
+            LrSchedule::Constant => lr,
+            LrSchedule::Cosine => {
+                let t = step as f64 / steps.saturating_sub(1).max(1) as f64;
+                lr * (0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos()))
+            }
+        }
+    }
 }
 
 impl Default for TrainingConfig {
@@ -254,6 +295,7 @@ impl Default for TrainingConfig {
             augment_flip: true,
             seed: 42,
             max_per_class: 0,
+            lr_schedule: LrSchedule::Constant,
         }
     }
 }
@@ -355,6 +397,12 @@ impl RunConfig {
     pub fn image_spec(&self) -> ImageSpec {
         self.model.image_spec()
     }
+
+    /// Trained with a margin-softmax identity head: its embedding is meant to be read as
+    /// a direction (before the ReLU, L2-normalised), not as the classifier's features.
+    pub fn identity_trained(&self) -> bool {
+        self.identity.as_ref().is_some_and(|i| i.loss == IdentityLoss::Cosface)
+    }
 }
 
 impl Default for RunConfig {
@@ -375,6 +423,7 @@ impl Default for RunConfig {
                 margin: default_margin(),
                 batch_size: default_identity_batch(),
                 augment: None,
+                holdout: 0,
             }),
         }
     }
@@ -437,5 +486,25 @@ mod tests {
         assert!(e.contains("learning_rate") && e.contains("default.toml") && e.contains("command-line"), "{e}");
         let o = Overrides { name: Some("a/b".into()), ..Overrides::default() };
         assert!(RunConfig::load(&default_toml(), &o).unwrap_err().to_string().contains("plain folder name"));
+    }
+
+    #[test]
+    fn the_identity_config_reads_and_is_identity_trained() {
+        for name in ["identity.toml", "identity_v3.toml"] {
+            let cfg = RunConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("configs").join(name), &Overrides::default()).unwrap();
+            assert!(cfg.identity_trained(), "{name}");
+        }
+        assert!(!RunConfig::default().identity_trained(), "SupCon reads the classifier's features");
+    }
+
+    #[test]
+    fn the_cosine_schedule_falls_from_the_rate_to_one_percent_of_it() {
+        let lr = 0.002;
+        let rates: Vec<f64> = (0..100).map(|s| LrSchedule::Cosine.rate(lr, s, 100)).collect();
+        assert!((rates[0] - lr).abs() < 1e-12 && (rates[99] - 0.01 * lr).abs() < 1e-12, "{} {}", rates[0], rates[99]);
+        assert!(rates.windows(2).all(|w| w[1] < w[0]));
+        assert!((rates[50] - lr * 0.5).abs() < 0.02 * lr, "half-way is about half: {}", rates[50]);
+        assert!((0..100).all(|s| LrSchedule::Constant.rate(lr, s, 100) == lr));
+        assert_eq!(LrSchedule::Cosine.rate(lr, 0, 1), lr, "a one-step run uses the rate");
     }
 }

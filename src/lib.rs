@@ -21,6 +21,7 @@
 //! and [`synthetic`] (generated test data).
 pub mod backend;
 pub mod bench;
+pub mod calibrate;
 pub mod cli;
 pub mod cluster;
 pub mod config;

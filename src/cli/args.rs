@@ -8,6 +8,7 @@ use crate::backend::Backend;
 use crate::cluster::{self, Method};
 use crate::embed::DEFAULT_BATCH;
 use crate::model::Layer;
+use crate::model::checkpoint::READY_MODEL;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,6 +33,9 @@ pub enum Command {
     Infer(InferArgs),
     /// Baseline: raw-pixel embeddings of a folder, through the same clustering, scores and charts
     Pixels(PixelArgs),
+    /// Measure a checkpoint's distances on its held-out training people and store the
+    /// clustering cuts that serve them best (train does this itself when it holds people out)
+    Calibrate(CalibrateArgs),
     /// Train and evaluate several embedding sizes × seeds (TOML in configs/experiments/)
     Experiment(ExperimentArgs),
     /// Network throughput on random inputs: training and inference images/s
@@ -45,6 +49,10 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
+    /// Time the network of this run config (e.g. configs/identity_v3.toml) [default:
+    /// configs/default.toml's network]
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
     /// Conv channels of the network to time [default: the default config's]
     #[arg(long, value_delimiter = ',')]
     pub channels: Option<Vec<usize>>,
@@ -97,6 +105,15 @@ pub struct BenchInferArgs {
     /// Compute backend
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,
+}
+
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// Checkpoint folder trained with `[identity] holdout` people
+    #[arg(long, short = 'm')]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -169,8 +186,8 @@ pub struct InferArgs {
     /// Folder ROOT/<identity>/<image> (Python form: -id)
     #[arg(long)]
     pub input_directory: PathBuf,
-    /// Checkpoint folder, or the model.bpk inside it
-    #[arg(long, short = 'm')]
+    /// Checkpoint folder, or the model.bpk inside it [default: the ready identity model]
+    #[arg(long, short = 'm', default_value = READY_MODEL)]
     pub model: PathBuf,
     /// Expected embedding size; read from the checkpoint when omitted, an error when it differs
     #[arg(long, short = 'e')]
@@ -178,12 +195,17 @@ pub struct InferArgs {
     #[arg(long, default_value_t = DEFAULT_BATCH)]
     pub batch_size: usize,
     /// Which side of the penultimate layer's ReLU to export (`linear`: before it, what a
-    /// CosFace identity head trains on)
-    #[arg(long, value_enum, default_value_t = Layer::Relu)]
-    pub layer: Layer,
-    /// Average each face's vector with its mirror image's
-    #[arg(long)]
+    /// CosFace identity head trains on) [default: linear for identity-trained checkpoints,
+    /// relu otherwise]
+    #[arg(long, value_enum)]
+    pub layer: Option<Layer>,
+    /// Average each face's vector with its mirror image's [default: on for identity-trained
+    /// checkpoints]
+    #[arg(long, overrides_with = "no_flip")]
     pub flip: bool,
+    /// Do not average with the mirror image
+    #[arg(long, overrides_with = "flip")]
+    pub no_flip: bool,
     #[command(flatten)]
     pub out: OutputArgs,
     #[command(flatten)]
@@ -242,9 +264,17 @@ pub struct EvalArgs {
     /// Chinese-whispers edge threshold [default: derived from neighbour distances, printed]
     #[arg(long, allow_negative_numbers = true)]
     pub cw_threshold: Option<f32>,
-    /// L2-normalise vectors before clustering and projecting
-    #[arg(long)]
+    /// Average-linkage cut [default: the checkpoint's calibrated one, else derived from
+    /// neighbour distances, printed]
+    #[arg(long, allow_negative_numbers = true)]
+    pub link_threshold: Option<f32>,
+    /// L2-normalise vectors before clustering and projecting [default: on for
+    /// identity-trained checkpoints, whose distances are angles]
+    #[arg(long, overrides_with = "raw")]
     pub normalize: bool,
+    /// Keep the raw vectors (no L2 normalisation)
+    #[arg(long, overrides_with = "normalize")]
+    pub raw: bool,
     /// Seed of k-means, chinese whispers, t-SNE and UMAP
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

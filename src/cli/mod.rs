@@ -9,16 +9,22 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use burn::prelude::Device;
+
 use crate::backend;
+use crate::calibrate;
+use crate::cluster;
 use crate::embed::pixels::pixel_embeddings;
 use crate::embed::{Readout, embed_folder};
 use crate::error::{Error, Result};
 use crate::experiment;
 use crate::image::folder::{IdentityFolder, report_skipped};
+use crate::model::FaceNet;
 use crate::model::checkpoint::Checkpoint;
+use crate::model::checkpoint::{self, HeldOut};
 use crate::output::{self, table::table};
 use crate::train;
-use args::{BenchArgs, BenchClusterArgs, BenchInferArgs, Cli, Command, ExperimentArgs, InferArgs, PixelArgs, TrainArgs};
+use args::{BenchArgs, BenchClusterArgs, BenchInferArgs, CalibrateArgs, Cli, Command, ExperimentArgs, InferArgs, PixelArgs, TrainArgs};
 use settings::{bench_model, folder_name};
 
 /// The Python tool's multi-letter single-dash flags, which clap cannot parse as shorts.
@@ -51,6 +57,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::Train(a) => train(a),
         Command::Infer(a) => infer(a),
         Command::Pixels(a) => pixels(a),
+        Command::Calibrate(a) => calibrate(a),
         Command::Experiment(a) => experiment(a),
         Command::Bench(a) => bench(a),
         Command::BenchCluster(a) => bench_cluster(a),
@@ -65,6 +72,46 @@ fn train(a: TrainArgs) -> Result<()> {
     if let Some(acc) = out.metrics.final_val_accuracy() {
         println!("validation accuracy {acc:.4}; checkpoint {}", out.checkpoint.display());
     }
+    if !out.metrics.held_out.is_empty() {
+        let ck = Checkpoint::open(&out.checkpoint)?;
+        calibrate_checkpoint(&ck, &out.model, &out.metrics.held_out, &device, !a.run.quiet)?;
+    }
+    Ok(())
+}
+
+fn calibrate(a: CalibrateArgs) -> Result<()> {
+    let ck = Checkpoint::open(&a.model)?;
+    let metrics: train::TrainMetrics = ck.metrics()?;
+    if metrics.held_out.is_empty() {
+        return Err(Error::Checkpoint {
+            path: ck.dir.join(checkpoint::METRICS_FILE),
+            reason: "no held-out people to calibrate on (train with [identity] holdout > 0)".into(),
+        });
+    }
+    let device = backend::device(a.run.backend)?;
+    let model = ck.load_model(&device)?;
+    calibrate_checkpoint(&ck, &model, &metrics.held_out, &device, !a.run.quiet)
+}
+
+/// Calibrates `model` (the network of `ck`) on its held-out people and stores the result
+/// in the checkpoint.
+fn calibrate_checkpoint(ck: &Checkpoint, model: &FaceNet, held: &[HeldOut], device: &Device, progress: bool) -> Result<()> {
+    let readout = Readout::for_config(&ck.config);
+    let cal = calibrate::calibrate_model(model, &ck.config.model, readout, held, device, progress)?;
+    checkpoint::save_calibration(&ck.dir, &cal)?;
+    let best = |t: f32, ari: fn(&calibrate::CurvePoint) -> f64| cal.curve.iter().find(|p| p.threshold == t).map_or(f64::NAN, ari);
+    println!(
+        "calibrated on {} held-out people ({} images): average-linkage cut {} (ARI {:.3}), chinese whispers {} (ARI {:.3}), DBSCAN eps {} (ARI {:.3}); written to {}",
+        cal.people,
+        cal.images,
+        cal.linkage_threshold,
+        best(cal.linkage_threshold, |p| p.linkage_ari),
+        cal.cw_threshold,
+        best(cal.cw_threshold, |p| p.cw_ari),
+        cal.dbscan_eps,
+        best(cal.dbscan_eps, |p| p.dbscan_ari),
+        ck.dir.join(checkpoint::CALIBRATION_FILE).display()
+    );
     Ok(())
 }
 
@@ -75,8 +122,20 @@ fn scan(dir: &Path) -> Result<IdentityFolder> {
 }
 
 fn infer(a: InferArgs) -> Result<()> {
-    let (opts, charts) = (a.eval.options()?, a.out.charts()?);
     let ck = Checkpoint::open(&a.model)?;
+    let (mut opts, charts) = (a.eval.options(ck.config.identity_trained())?, a.out.charts()?);
+    let default = Readout::for_config(&ck.config);
+    let readout = Readout { layer: a.layer.unwrap_or(default.layer), flip: (default.flip || a.flip) && !a.no_flip };
+    // The calibrated cuts hold for the vectors they were measured on: normalised, read the same way.
+    if let Some(c) = ck.calibration()?.filter(|c| opts.normalize && c.layer == readout.layer && c.flip == readout.flip) {
+        opts.params.calibrated = Some(cluster::Calibrated {
+            eps: c.dbscan_eps,
+            cw_threshold: c.cw_threshold,
+            link_threshold: c.linkage_threshold,
+            pair_median: c.pair_median,
+            origin: format!("{} held-out training people of {}", c.people, ck.dir.display()),
+        });
+    }
     let model_cfg = &ck.config.model;
     if let Some(e) = a.embedding_size.filter(|&e| e != model_cfg.embedding_size) {
         return Err(Error::Checkpoint {
@@ -88,7 +147,6 @@ fn infer(a: InferArgs) -> Result<()> {
     let model = ck.load_model(&device)?;
     let folder = scan(&a.input_directory)?;
     let started = std::time::Instant::now();
-    let readout = Readout { layer: a.layer, flip: a.flip };
     let emb = embed_folder(&model, model_cfg, readout, &folder, &device, a.batch_size, !a.run.quiet)?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!("embedded {} images in {secs:.1} s ({:.0} img/s, decoding included)", emb.paths.len(), emb.paths.len() as f64 / secs);
@@ -101,7 +159,7 @@ fn infer(a: InferArgs) -> Result<()> {
 }
 
 fn pixels(a: PixelArgs) -> Result<()> {
-    let (opts, charts) = (a.eval.options()?, a.out.charts()?);
+    let (opts, charts) = (a.eval.options(false)?, a.out.charts()?);
     if a.image_size == 0 {
         return Err(Error::Invalid("--image-size must be > 0".into()));
     }
@@ -130,15 +188,21 @@ fn experiment(a: ExperimentArgs) -> Result<()> {
 }
 
 fn bench(a: BenchArgs) -> Result<()> {
-    let model = bench_model(a.channels.as_deref(), a.embedding_size)?;
+    let model = bench_model(a.config.as_deref(), a.channels.as_deref(), a.embedding_size)?;
     let device = backend::device(a.run.backend)?;
     let kernel = if a.unfused { crate::model::ConvKernel::Burn } else { crate::model::ConvKernel::Fused };
     let r = crate::bench::net_throughput(&model, kernel, &device, a.train_batch, a.infer_batch, a.warmup, a.steps)?;
     println!(
-        "backend {}{} channels {:?} E {}: train {:.0} img/s (batch {}), inference {:.0} img/s (batch {})",
+        "backend {}{} channels {:?}{} E {}: train {:.0} img/s (batch {}), inference {:.0} img/s (batch {})",
         a.run.backend,
         if a.unfused { " (unfused conv)" } else { "" },
         r.channels,
+        match (model.conv_norm, model.embedding_norm) {
+            (true, true) => " + BatchNorm after each block and on the embedding",
+            (true, false) => " + BatchNorm after each block",
+            (false, true) => " + BatchNorm on the embedding",
+            (false, false) => "",
+        },
         r.embedding_size,
         r.train_images_per_sec,
         r.train_batch,

@@ -35,10 +35,15 @@ impl ExperimentArgs {
 }
 
 impl EvalArgs {
-    pub fn options(&self) -> Result<EvalOptions> {
+    /// The clustering and scoring options; `normalize` is what applies when neither
+    /// `--normalize` nor `--raw` is given.
+    pub fn options(&self, normalize: bool) -> Result<EvalOptions> {
         let flag = |name: &str, why: &str| Err(Error::Invalid(format!("--{name}: {why}")));
         if self.eps.is_some_and(|e| !(e.is_finite() && e > 0.0)) {
             return flag("eps", "must be a positive number");
+        }
+        if self.link_threshold.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
+            return flag("link-threshold", "must be a positive number");
         }
         if self.cw_threshold.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
             return flag("cw-threshold", "must be a number ≥ 0");
@@ -59,9 +64,11 @@ impl EvalArgs {
                 min_samples: self.min_samples,
                 k: self.k,
                 cw_threshold: self.cw_threshold,
+                link_threshold: self.link_threshold,
+                calibrated: None,
                 seed: self.seed,
             },
-            normalize: self.normalize,
+            normalize: (normalize || self.normalize) && !self.raw,
         })
     }
 }
@@ -86,9 +93,12 @@ impl OutputArgs {
     }
 }
 
-/// The network `bench` times: the default config's with the flags over it.
-pub fn bench_model(channels: Option<&[usize]>, embedding_size: Option<usize>) -> Result<ModelConfig> {
-    let mut m = ModelConfig::new();
+/// The network `bench` times: the config file's (or the default one's) with the flags over it.
+pub fn bench_model(config: Option<&Path>, channels: Option<&[usize]>, embedding_size: Option<usize>) -> Result<ModelConfig> {
+    let mut m = match config {
+        Some(p) => RunConfig::load(p, &Overrides::default())?.model,
+        None => ModelConfig::new(),
+    };
     if let Some(c) = channels {
         m.channels = c.to_vec();
     }
@@ -132,16 +142,31 @@ mod tests {
             ("--eps", "-1", "--eps"),
             ("--cw-threshold", "nan", "--cw-threshold"),
             ("--min-samples", "0", "--min-samples"),
+            ("--link-threshold", "0", "--link-threshold"),
         ] {
             let Command::Pixels(a) = parse(&["facemb", "pixels", "-id", &folder, flag, value]) else { panic!() };
-            let e = a.eval.options().unwrap_err().to_string();
+            let e = a.eval.options(false).unwrap_err().to_string();
             assert!(e.starts_with(want), "{flag} {value}: {e}");
         }
         let Command::Pixels(a) = parse(&["facemb", "pixels", "-id", &folder, "-os", "../x"]) else { panic!() };
         assert!(a.out.charts().unwrap_err().to_string().contains("not a path"));
         let Command::Pixels(a) = parse(&["facemb", "pixels", "-id", &folder, "--no-charts", "-os", "../x"]) else { panic!() };
         assert_eq!(a.out.charts().unwrap(), crate::output::Charts::none());
-        let opts = a.eval.options().unwrap();
-        assert_eq!((opts.methods.len(), opts.params.min_samples), (3, crate::cluster::DEFAULT_MIN_SAMPLES));
+        let opts = a.eval.options(false).unwrap();
+        assert_eq!((opts.methods.len(), opts.params.min_samples), (5, crate::cluster::DEFAULT_MIN_SAMPLES));
+    }
+
+    #[test]
+    fn normalisation_follows_the_default_unless_a_flag_says_otherwise() {
+        let folder = format!("{}/datasets/att_faces", env!("CARGO_MANIFEST_DIR"));
+        let normalize = |flags: &[&str], default: bool| {
+            let args: Vec<&str> = ["facemb", "pixels", "-id", &folder].iter().chain(flags).copied().collect();
+            let Command::Pixels(a) = parse(&args) else { panic!() };
+            a.eval.options(default).unwrap().normalize
+        };
+        assert!(!normalize(&[], false) && normalize(&[], true));
+        assert!(normalize(&["--normalize"], false) && !normalize(&["--raw"], true));
+        // The last of the two flags wins.
+        assert!(normalize(&["--raw", "--normalize"], false) && !normalize(&["--normalize", "--raw"], true));
     }
 }

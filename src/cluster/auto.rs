@@ -127,7 +127,7 @@ fn scan_radius(x: ArrayView2<f32>, min_samples: usize) -> Option<Scan> {
 }
 
 /// Four significant digits, whatever the scale.
-fn sig(v: f32) -> String {
+pub(crate) fn sig(v: f32) -> String {
     if v == 0.0 || !v.is_finite() {
         return v.to_string();
     }
@@ -203,6 +203,41 @@ pub fn auto_cw_threshold(x: ArrayView2<f32>) -> (f32, String) {
             )
         }
     }
+}
+
+/// Pairs sampled for [`median_pair_distance`]: the median of 200 000 distances is within
+/// about 0.3 % of the exact one, and costs milliseconds where all pairs of 20 000 rows
+/// would cost seconds.
+const MEDIAN_PAIRS: usize = 200_000;
+
+/// The median distance between two different rows of `x` (all pairs when there are at
+/// most [`MEDIAN_PAIRS`], else that many drawn with a fixed seed); 0 below 2 rows.
+///
+/// Why it scales the average-linkage cut: a folder shot in one studio (one camera, light
+/// and pose) packs different people closer together than photos from the wild do, and
+/// the folder's median distance, nearly all between different people, measures that
+/// packing. A cut that is a fixed share of it travels between such folders.
+pub fn median_pair_distance(x: ArrayView2<f32>) -> f32 {
+    use rand::{Rng, SeedableRng};
+    let n = x.nrows();
+    if n < 2 {
+        return 0.0;
+    }
+    let dist = |i: usize, j: usize| x.row(i).iter().zip(x.row(j)).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt();
+    let mut d: Vec<f32> = if n * (n - 1) / 2 <= MEDIAN_PAIRS {
+        (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).map(|(i, j)| dist(i, j)).collect()
+    } else {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x6d65_6469_616e);
+        (0..MEDIAN_PAIRS)
+            .map(|_| {
+                let i = rng.random_range(0..n);
+                let j = (i + rng.random_range(1..n)) % n;
+                dist(i, j)
+            })
+            .collect()
+    };
+    let mid = d.len() / 2;
+    *d.select_nth_unstable_by(mid, f32::total_cmp).1
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use burn::tensor::activation::sigmoid;
 use ndarray::Array2;
 
 use crate::backend::to_vec;
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, RunConfig};
 use crate::error::{Error, Result};
 use crate::image::folder::IdentityFolder;
 use crate::image::prefetch::decode_ahead;
@@ -95,6 +95,16 @@ pub struct Readout {
     pub layer: Layer,
     /// Average the vector with the mirrored face's (P(face) stays the face's own).
     pub flip: bool,
+}
+
+impl Readout {
+    /// How a checkpoint built from `cfg` is read unless the user says otherwise. An
+    /// identity-trained network: before the ReLU (the vector its CosFace head trained on)
+    /// and flip-averaged, the best reading on all three evaluation folders
+    /// (docs/identity/README.md). The plain classifier: after the ReLU, as its head reads it.
+    pub fn for_config(cfg: &RunConfig) -> Self {
+        if cfg.identity_trained() { Readout { layer: Layer::Linear, flip: true } } else { Readout::default() }
+    }
 }
 
 /// Embeds every image of `folder` with `model`, built from `config`: the penultimate layer

@@ -149,14 +149,17 @@ mod tests {
         let ev = evaluate(&emb, "blobs", Path::new("f"), &EvalOptions::default()).unwrap();
         let s = &ev.scores;
         assert_eq!((s.images, s.identities, s.dim, s.one_nn_accuracy), (90, 3, 16, 1.0));
-        assert_eq!(s.methods.iter().map(|m| m.method.as_str()).collect::<Vec<_>>(), ["dbscan", "kmeans", "chinese_whispers"]);
+        assert_eq!(
+            s.methods.iter().map(|m| m.method.as_str()).collect::<Vec<_>>(),
+            ["dbscan", "kmeans", "chinese_whispers", "average_linkage", "finch"]
+        );
         // k-means with the true k is exact; the data-derived radii may leave an outermost
         // point alone (a singleton), which costs a little ARI but no purity.
         assert_eq!(s.method(Method::Kmeans).map(|m| (m.ari, m.clusters)), Some((1.0, 3)));
         for m in &s.methods {
             assert!(m.ari >= 0.9 && m.purity == 1.0 && m.silhouette.unwrap() > 0.5, "{m:?}");
         }
-        assert_eq!(ev.labels.len(), 3);
+        assert_eq!(ev.labels.len(), 5);
         assert_eq!(ev.labels[1].0, Method::Kmeans);
         assert!(ev.normalized.is_none() && !s.normalized);
         assert_eq!(ev.vectors(&emb), emb.matrix.view());

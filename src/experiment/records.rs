@@ -62,7 +62,15 @@ mod tests {
     }
 
     fn metrics() -> TrainMetrics {
-        TrainMetrics { backend: "flex".into(), train_images: 1, val_images: 0, skipped_files: 0, total_seconds: 1.0, epochs: Vec::new() }
+        TrainMetrics {
+            backend: "flex".into(),
+            train_images: 1,
+            val_images: 0,
+            skipped_files: 0,
+            total_seconds: 1.0,
+            epochs: Vec::new(),
+            held_out: Vec::new(),
+        }
     }
 
     #[test]

@@ -17,6 +17,56 @@ use crate::files::write_json;
 pub const MODEL_FILE: &str = "model.bpk";
 pub const CONFIG_FILE: &str = "config.json";
 pub const METRICS_FILE: &str = "metrics.json";
+pub const CALIBRATION_FILE: &str = "calibration.json";
+
+/// The identity model committed with the code (configs/identity_v4.toml, docs/identity/):
+/// what `infer` and `bench-infer` use when no `-m` is given. Relative to the repository
+/// root, where the README's commands run.
+pub const READY_MODEL: &str = "checkpoints/identity-v4";
+
+/// A training person kept out of training, to calibrate distances on afterwards.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct HeldOut {
+    pub name: String,
+    pub paths: Vec<PathBuf>,
+}
+
+/// What `calibrate` measured on held-out people: distances are between L2-normalised
+/// vectors read as `layer` / `flip` say.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct Calibration {
+    pub people: usize,
+    pub images: usize,
+    pub layer: super::Layer,
+    pub flip: bool,
+    /// Average-linkage cut with the best ARI on the held-out people.
+    pub linkage_threshold: f32,
+    /// Chinese-whispers edge threshold with the best ARI.
+    pub cw_threshold: f32,
+    /// DBSCAN radius (min_samples 3) with the best ARI.
+    pub dbscan_eps: f32,
+    /// Median distance between two held-out images (any two: nearly all are of different
+    /// people), the scale the linkage cut is carried to other folders by.
+    pub pair_median: f32,
+    /// Quantiles (calibrate::PAIR_QUANTILES) of all held-out pairwise distances.
+    pub pair_quantiles: Vec<f32>,
+    pub genuine_median: f32,
+    pub impostor_median: f32,
+    pub curve: Vec<CurvePoint>,
+}
+
+/// One threshold of the calibration scan.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CurvePoint {
+    pub threshold: f32,
+    /// Share of same-person pairs closer than the threshold (true accepts).
+    pub genuine_below: f64,
+    /// Share of different-person pairs closer than it (false accepts).
+    pub impostor_below: f64,
+    pub linkage_ari: f64,
+    pub cw_ari: f64,
+    pub dbscan_ari: f64,
+}
 
 pub fn save<M: Serialize>(dir: &Path, model: &FaceNet, config: &RunConfig, metrics: &M) -> Result<()> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -39,6 +89,15 @@ pub fn save<M: Serialize>(dir: &Path, model: &FaceNet, config: &RunConfig, metri
 }
 
 /// A checkpoint whose config has been read and validated, weights not yet loaded.
+/// Writes `cal` into the checkpoint folder `dir`, replacing any earlier calibration whole
+/// (written beside it, then renamed over it).
+pub fn save_calibration(dir: &Path, cal: &Calibration) -> Result<()> {
+    let tmp = dir.join(format!(".{CALIBRATION_FILE}.tmp-{}", std::process::id()));
+    write_json(&tmp, cal)?;
+    let path = dir.join(CALIBRATION_FILE);
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+}
+
 #[derive(Clone, Debug)]
 pub struct Checkpoint {
     /// The checkpoint folder.
@@ -72,6 +131,23 @@ impl Checkpoint {
     /// Rebuilds the network from the config and loads the weights. A weight file that
     /// does not fit the config (edited config, mixed-up files) is an error naming the
     /// mismatched parameters, not a panic.
+    /// metrics.json as training wrote it.
+    pub fn metrics<M: serde::de::DeserializeOwned>(&self) -> Result<M> {
+        let path = self.dir.join(METRICS_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Checkpoint { path, reason: format!("invalid metrics ({e})") })
+    }
+
+    /// The checkpoint's calibration, when it has one.
+    pub fn calibration(&self) -> Result<Option<Calibration>> {
+        let path = self.dir.join(CALIBRATION_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text).map(Some).map_err(|e| Error::Checkpoint { path, reason: format!("invalid calibration ({e})") })
+    }
+
     pub fn load_model(&self, device: &Device) -> Result<FaceNet> {
         let path = &self.model_file;
         if !path.is_file() {
@@ -116,6 +192,20 @@ mod tests {
         let model = cfg.model.init(&dev);
         let dir = tmp.path().join("ck");
         save(&dir, &model, &cfg, &serde_json::json!({"epochs": []})).unwrap();
+        // With BatchNorm after every block and on the embedding, the norms' weights and
+        // running statistics travel too.
+        let mut normed = tiny_config(6);
+        normed.model.conv_norm = true;
+        normed.model.embedding_norm = true;
+        let bn = normed.model.init(&dev);
+        save(&tmp.path().join("bn"), &bn, &normed, &serde_json::json!({})).unwrap();
+        let x = Tensor::<4>::random([3, 1, 32, 32], burn::tensor::Distribution::Default, &dev);
+        let again = Checkpoint::open(&tmp.path().join("bn")).unwrap().load_model(&dev).unwrap();
+        assert_eq!(bn.embed_linear(x.clone()).into_data(), again.embed_linear(x.clone()).into_data());
+        assert!(
+            tiny_config(6).model.init(&dev).try_load_file(tmp.path().join("bn").join(MODEL_FILE)).is_err(),
+            "norms are part of the record"
+        );
         for given in [dir.clone(), dir.join(MODEL_FILE)] {
             let ck = Checkpoint::open(&given).unwrap();
             assert_eq!((ck.dir.as_path(), &ck.config), (dir.as_path(), &cfg));

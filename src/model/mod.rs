@@ -24,6 +24,7 @@ impl ModelConfig {
                 conv: Conv2dConfig::new([in_ch, out_ch], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device),
                 pool: MaxPool2dConfig::new([2, 2]).init(),
                 relu: Relu::new(),
+                norm: self.conv_norm.then(|| BatchNormConfig::new(out_ch).init(device)),
             });
             in_ch = out_ch;
         }
@@ -41,7 +42,8 @@ impl ModelConfig {
 }
 
 /// Which vector of the penultimate layer `infer` exports.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Layer {
     /// After its ReLU: what the face / non-face head reads.
     #[default]
@@ -55,10 +57,21 @@ pub struct ConvBlock {
     conv: Conv2d,
     pool: MaxPool2d,
     relu: Relu,
+    /// After the pool, so the fused conv → ReLU → pool kernel stays one pass and the
+    /// normalisation runs on a quarter of the values.
+    norm: Option<BatchNorm>,
 }
 
 impl ConvBlock {
     fn forward(&self, x: Tensor<4>, kernel: ConvKernel) -> Tensor<4> {
+        let y = self.conv_relu_pool(x, kernel);
+        match &self.norm {
+            Some(bn) => bn.forward(y),
+            None => y,
+        }
+    }
+
+    fn conv_relu_pool(&self, x: Tensor<4>, kernel: ConvKernel) -> Tensor<4> {
         match (&self.conv.bias, kernel) {
             // One fused kernel on flex (conv_block.rs), burn's own ops on other backends.
             (Some(bias), ConvKernel::Fused) => conv_block::forward(x, self.conv.weight.val(), bias.val()),
@@ -123,9 +136,14 @@ impl FaceNet {
     /// The embedding at `layer` and the face logit from one pass, for `infer`.
     pub fn forward_at(&self, images: Tensor<4>, layer: Layer) -> (Tensor<2>, Tensor<1>) {
         let linear = self.embed_linear(images);
-        let relu = self.relu.forward(linear.clone());
-        let logit: Tensor<1> = self.head.forward(relu.clone()).flatten(0, 1);
-        (if layer == Layer::Linear { linear } else { relu }, logit)
+        let logit = self.face_logit(linear.clone());
+        (if layer == Layer::Linear { linear } else { self.relu.forward(linear) }, logit)
+    }
+
+    /// Face logits `[B]` from pre-ReLU embeddings `[B, E]` ([`FaceNet::embed_linear`]):
+    /// training runs face and identity images through one pass and reads each part.
+    pub fn face_logit(&self, linear: Tensor<2>) -> Tensor<1> {
+        self.head.forward(self.relu.forward(linear)).flatten(0, 1)
     }
 
     /// `[B, C, S, S]` → face logit `[B]`.

@@ -143,7 +143,7 @@ mod tests {
         assert_eq!(back, x);
         assert_eq!(labels, emb.identity, "identities read back through quoted paths and names");
         let clusters = std::fs::read_to_string(tmp.path().join(CLUSTERS_FILE)).unwrap();
-        assert!(clusters.starts_with("row,identity,dbscan,kmeans,chinese_whispers\n0,ann,"), "{clusters}");
+        assert!(clusters.starts_with("row,identity,dbscan,kmeans,chinese_whispers,average_linkage,finch\n0,ann,"), "{clusters}");
         assert_eq!(clusters.lines().count(), 41);
         let json = std::fs::read_to_string(tmp.path().join(SCORES_FILE)).unwrap();
         assert_eq!(json, serde_json::to_string_pretty(&s).unwrap() + "\n");

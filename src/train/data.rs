@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::image::folder::{IdentityFolder, images_in};
 use crate::image::prefetch::decode_all;
 use crate::image::{ImageSpec, Skipped, push_mirrored};
+use crate::model::checkpoint::HeldOut;
 
 /// In-memory face / non-face training set (label 1 = face).
 pub struct FaceSet {
@@ -151,6 +152,10 @@ pub struct IdentitySet {
     pub images: Vec<f32>,
     /// Image indices of each kept person.
     pub people: Vec<Vec<usize>>,
+    /// Folder name of each kept person.
+    pub names: Vec<String>,
+    /// Source file of each image row.
+    pub paths: Vec<PathBuf>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -161,12 +166,17 @@ impl IdentitySet {
     pub fn load(roots: &[PathBuf], spec: ImageSpec, min_images: usize) -> Result<Self> {
         let (mut paths, mut person_of, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
         let mut ids: HashMap<String, usize> = HashMap::new();
+        let mut all_names = Vec::new();
         for root in roots {
             let folder = IdentityFolder::scan(root)?;
             skipped.extend(folder.skipped);
             for (p, &i) in folder.paths.into_iter().zip(&folder.identity) {
                 let next = ids.len();
-                person_of.push(*ids.entry(folder.names[i].clone()).or_insert(next));
+                let id = *ids.entry(folder.names[i].clone()).or_insert(next);
+                if id == next {
+                    all_names.push(folder.names[i].clone());
+                }
+                person_of.push(id);
                 paths.push(p);
             }
         }
@@ -176,12 +186,40 @@ impl IdentitySet {
         for (row, &i) in kept.iter().enumerate() {
             people[person_of[i]].push(row);
         }
-        people.retain(|p| p.len() >= min_images.max(1));
+        let paths: Vec<PathBuf> = kept.iter().map(|&i| paths[i].clone()).collect();
+        let (people, names): (Vec<_>, Vec<_>) = people.into_iter().zip(all_names).filter(|(p, _)| p.len() >= min_images.max(1)).unzip();
         if people.len() < 2 {
             let path = roots.first().cloned().unwrap_or_default();
             return Err(Error::Data { path, reason: format!("need at least 2 people with {min_images} or more readable images each") });
         }
-        Ok(IdentitySet { spec, images, people, skipped })
+        Ok(IdentitySet { spec, images, people, names, paths, skipped })
+    }
+
+    /// Takes `n` people with at least two images, drawn with `seed`, out of the set: they
+    /// are never trained on, so distances between their images show how the model treats
+    /// people it has not seen.
+    pub fn hold_out(&mut self, n: usize, seed: u64) -> Vec<HeldOut> {
+        let mut candidates: Vec<usize> = (0..self.people.len()).filter(|&p| self.people[p].len() >= 2).collect();
+        candidates.shuffle(&mut StdRng::seed_from_u64(seed));
+        candidates.truncate(n);
+        candidates.sort_unstable();
+        let held: Vec<HeldOut> = candidates
+            .iter()
+            .map(|&p| HeldOut { name: self.names[p].clone(), paths: self.people[p].iter().map(|&r| self.paths[r].clone()).collect() })
+            .collect();
+        let mut k = 0;
+        let keep: Vec<bool> = (0..self.people.len())
+            .map(|p| {
+                let out = candidates.get(k) == Some(&p);
+                k += usize::from(out);
+                !out
+            })
+            .collect();
+        let mut it = keep.iter();
+        self.people.retain(|_| *it.next().unwrap());
+        let mut it = keep.iter();
+        self.names.retain(|_| *it.next().unwrap());
+        held
     }
 
     /// Every image of a kept person with that person's index: what a classification head
@@ -238,6 +276,27 @@ mod tests {
             assert_eq!(l[0], l[1]);
             assert!(set.people.iter().any(|p| p.contains(&i[0]) && p.contains(&i[1])));
         }
+    }
+
+    #[test]
+    fn held_out_people_leave_training_whole_and_are_drawn_by_seed() {
+        let spec = ImageSpec { size: 8, channels: 1 };
+        let load = || IdentitySet::load(&[repo("datasets/lfw_train_identities")], spec, 1).unwrap();
+        let mut set = load();
+        let before = set.people.len();
+        let held = set.hold_out(50, 3);
+        assert_eq!((held.len(), set.people.len(), set.names.len()), (50, before - 50, before - 50));
+        for h in &held {
+            assert!(h.paths.len() >= 2, "{}: a held-out person needs a pair", h.name);
+            assert!(!set.names.contains(&h.name), "{} is still trained on", h.name);
+            assert!(h.paths.iter().all(|p| p.parent().unwrap().ends_with(&h.name)));
+        }
+        let trained: std::collections::HashSet<usize> = set.people.iter().flatten().copied().collect();
+        let held_paths: Vec<&PathBuf> = held.iter().flat_map(|h| &h.paths).collect();
+        assert!(trained.iter().all(|&r| !held_paths.contains(&&set.paths[r])), "no held-out image is trained on");
+        assert_eq!(load().hold_out(50, 3), held, "same seed, same people");
+        assert_ne!(load().hold_out(50, 4), held);
+        assert!(load().hold_out(0, 3).is_empty());
     }
 
     #[test]

@@ -19,7 +19,8 @@ use crate::backend::{Backend, to_vec};
 use crate::config::{IdentityLoss, RunConfig};
 use crate::error::Result;
 use crate::image::folder::report_skipped;
-use crate::model::{FaceNet, checkpoint};
+use crate::model::FaceNet;
+use crate::model::checkpoint::{self, HeldOut};
 use crate::progress;
 use data::{Batcher, FaceSet, IdentitySet, stratified_split};
 use loss::{CosFaceHead, FaceStep, bce_stats, supcon_loss};
@@ -56,6 +57,9 @@ pub struct TrainMetrics {
     pub skipped_files: usize,
     pub total_seconds: f64,
     pub epochs: Vec<EpochMetrics>,
+    /// Identity-pool people kept out of training ([`crate::config::IdentityConfig::holdout`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_out: Vec<HeldOut>,
 }
 
 impl TrainMetrics {
@@ -97,13 +101,15 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
     }
     report_skipped("training data", &set.skipped);
     let (train_idx, val_idx) = stratified_split(&set.labels, t.val_fraction, t.seed);
+    let mut held_out = Vec::new();
     let people = match &cfg.identity {
         Some(id) => {
             // A margin-softmax head takes a person with one image as a class; SupCon pairs
             // two images of each person it draws.
             let min_images = if id.loss == IdentityLoss::Cosface { 1 } else { 2 };
-            let p = IdentitySet::load(&id.folders(), cfg.image_spec(), min_images)?;
+            let mut p = IdentitySet::load(&id.folders(), cfg.image_spec(), min_images)?;
             report_skipped("identity data", &p.skipped);
+            held_out = p.hold_out(id.holdout, t.seed);
             Some((id, p))
         }
         None => None,
@@ -136,6 +142,9 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
             ),
         };
         say(format!("  + identity loss on {} ({how}, weight {})", folders.join(" + "), id.weight));
+        if !held_out.is_empty() {
+            say(format!("  {} people held out of training for calibration", held_out.len()));
+        }
     }
 
     device.seed(t.seed);
@@ -184,8 +193,9 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
             };
             let flips: Vec<bool> = chunk.iter().map(|_| t.augment_flip && rng.random_bool(0.5)).collect();
             let (x, y) = batcher.batch(&set, &chunk, &flips);
-            let mut identity = |m: &Trainee| {
-                let (id, p) = people.as_ref()?;
+            let lr = t.lr_schedule.rate(t.learning_rate, (epoch - 1) * steps + s, t.epochs * steps);
+            let (stepped, logits) = step.run(model, y, lr, |m| {
+                let Some((id, p)) = people.as_ref() else { return (m.net.forward(x), None) };
                 // CosFace: the next slice of this epoch's pass; SupCon: people × 2 at random.
                 let (idx, labels): (Vec<usize>, Vec<usize>) = match &m.head {
                     Some(_) => labelled[s * id.batch_size..((s + 1) * id.batch_size).min(labelled.len())].iter().copied().unzip(),
@@ -197,16 +207,22 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
                     data.chunks_exact_mut(p.spec.len()).for_each(|img| augment::apply(a, img, p.spec, &mut rng));
                 }
                 let images = batcher.tensor(p.spec, data);
-                let l = match &m.head {
-                    Some(head) => head.loss(m.net.embed_linear(images), &labels, id.scale, id.margin),
-                    None => supcon_loss(m.net.embed(images), &labels, id.temperature),
+                let (logits, l) = match &m.head {
+                    Some(head) => {
+                        // Face and identity images in one pass: BatchNorm layers then see
+                        // (and keep running statistics of) one mix, not two alternating ones.
+                        let faces = x.dims()[0];
+                        let z = m.net.embed_linear(Tensor::cat(vec![x, images], 0));
+                        let all = z.dims()[0];
+                        (m.net.face_logit(z.clone().slice([0..faces])), head.loss(z.slice([faces..all]), &labels, id.scale, id.margin))
+                    }
+                    None => (m.net.forward(x), supcon_loss(m.net.embed(images), &labels, id.temperature)),
                 };
                 id_loss_sum += f64::from(l.clone().into_scalar::<f32>());
                 id_batches += 1;
                 id_images += idx.len();
-                Some(l.mul_scalar(id.weight))
-            };
-            let (stepped, logits) = step.run(model, y, t.learning_rate, |m| (m.net.forward(x), identity(m)));
+                (logits, Some(l.mul_scalar(id.weight)))
+            });
             model = stepped;
 
             let labels: Vec<u8> = chunk.iter().map(|&i| set.labels[i]).collect();
@@ -255,6 +271,7 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
         skipped_files: set.skipped.len(),
         total_seconds: started.elapsed().as_secs_f64(),
         epochs,
+        held_out,
     };
     let model = model.net.valid();
     let dir = checkpoint_root.join(&cfg.name);
@@ -343,6 +360,7 @@ mod tests {
             margin: 0.35,
             batch_size: 128,
             augment: Some(crate::config::AugmentConfig::default()),
+            holdout: 0,
         });
         let dev = device(Backend::Flex).unwrap();
         let out = train(&cfg, Backend::Flex, &dev, tmp.path(), false).unwrap();

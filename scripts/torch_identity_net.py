@@ -1,0 +1,58 @@
+"""PyTorch CPU twin of facemb's identity network (configs/identity_v3.toml), timed the way
+`facemb bench` times it: training steps at batch 64 (Adam, BCE-with-logits on the face
+head), inference at batch 256, 2 threads, random inputs. The BENCHMARKS.md row for the
+identity network puts this beside `facemb bench -c configs/identity_v3.toml`.
+
+  python3 scripts/torch_identity_net.py            (needs torch; see ../shared/peers/README.md)
+
+Block: Conv3x3(+bias) -> ReLU -> MaxPool2 -> BatchNorm2d, as facemb's conv_norm block
+(BatchNorm after the pool keeps facemb's fused conv+ReLU+pool kernel one pass).
+Embedding: Linear -> BatchNorm1d (the vector CosFace reads); face head: ReLU -> Linear(1).
+"""
+import time
+
+import torch
+from torch import nn
+
+torch.set_num_threads(2)
+torch.manual_seed(0)
+
+def block(cin, cout):
+    return [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.BatchNorm2d(cout)]
+
+channels = [32, 64, 128, 256]
+layers, cin = [], 1
+for c in channels:
+    layers += block(cin, c)
+    cin = c
+side = 64 >> len(channels)
+net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(cin * side * side, 128), nn.BatchNorm1d(128),
+                    nn.ReLU(), nn.Linear(128, 1))
+opt = torch.optim.Adam(net.parameters(), 1e-3)
+loss_fn = nn.BCEWithLogitsLoss()
+xb, yb = torch.rand(64, 1, 64, 64), torch.randint(0, 2, (64, 1)).float()
+
+def step():
+    opt.zero_grad()
+    loss_fn(net(xb), yb).backward()
+    opt.step()
+
+def timed(fn, reps):
+    t = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return time.perf_counter() - t
+
+for _ in range(3):
+    step()
+steps = 30
+train = steps * 64 / timed(step, steps)
+net.eval()
+xi = torch.rand(256, 1, 64, 64)
+with torch.inference_mode():
+    for _ in range(2):
+        net(xi)
+    reps = 10
+    infer = reps * 256 / timed(lambda: net(xi), reps)
+print(f"torch {torch.__version__} threads {torch.get_num_threads()} channels {channels} + BatchNorm, E 128: "
+      f"train {train:.0f} img/s (batch 64), inference {infer:.0f} img/s (batch 256)")

@@ -1,0 +1,148 @@
+//! Calibration: how far apart a checkpoint puts faces of one person and of two, measured
+//! on training people it never trained on (`[identity] holdout`), and the clustering cuts
+//! that serve those people best. `train` runs it at the end and stores the result in the
+//! checkpoint (`calibration.json`); `infer` reads its cuts as the clustering defaults
+//! instead of guessing from the folder alone.
+use std::path::PathBuf;
+
+use burn::prelude::*;
+use ndarray::ArrayView2;
+
+use crate::cluster::{DEFAULT_MIN_SAMPLES, chinese_whispers, dbscan, linkage, median_pair_distance};
+use crate::config::ModelConfig;
+use crate::embed::{Readout, embed_folder};
+use crate::error::{Error, Result};
+use crate::evaluate::metrics::adjusted_rand_index;
+use crate::image::folder::IdentityFolder;
+use crate::model::FaceNet;
+pub use crate::model::checkpoint::{Calibration, CurvePoint, HeldOut};
+use crate::neighbors::l2_normalize;
+
+/// Thresholds tried, in L2-normalised distance (0 = same direction, 2 = opposite): 0.02 to
+/// 1.4 in steps of 0.02 (a division, so that each prints as written).
+const GRID: std::ops::RangeInclusive<u32> = 1..=70;
+const GRID_PER_UNIT: f32 = 50.0;
+
+/// Quantile levels of the held-out pairwise distances kept in the calibration.
+pub const PAIR_QUANTILES: [f64; 7] = [0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 0.75];
+
+/// Calibrates on the rows of `x` (one per held-out image, L2-normalised here) labelled by
+/// person: for each threshold of the grid, the share of same-person and of
+/// different-person pairs closer than it and the ARI of average linkage, chinese whispers
+/// and DBSCAN at it; the best of each becomes its default.
+pub fn calibrate(x: ArrayView2<f32>, person: &[usize], readout: Readout) -> Result<Calibration> {
+    let people = person.iter().copied().collect::<std::collections::HashSet<_>>().len();
+    if people < 2 || x.nrows() != person.len() {
+        return Err(Error::Invalid(format!("calibration needs at least 2 held-out people, got {people}")));
+    }
+    let x = l2_normalize(x);
+    let n = x.nrows();
+    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        for j in i + 1..n {
+            let d: f32 = x.row(i).iter().zip(x.row(j)).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt();
+            if person[i] == person[j] { genuine.push(d) } else { impostor.push(d) }
+        }
+    }
+    let mut all: Vec<f32> = genuine.iter().chain(&impostor).copied().collect();
+    for v in [&mut genuine, &mut impostor, &mut all] {
+        v.sort_unstable_by(f32::total_cmp);
+    }
+    let below = |sorted: &[f32], t: f32| sorted.partition_point(|&d| d < t) as f64 / sorted.len().max(1) as f64;
+    let merges = linkage::dendrogram(x.view())?;
+    let mut curve = Vec::new();
+    for g in GRID {
+        let t = g as f32 / GRID_PER_UNIT;
+        curve.push(CurvePoint {
+            threshold: t,
+            genuine_below: below(&genuine, t),
+            impostor_below: below(&impostor, t),
+            linkage_ari: adjusted_rand_index(person, &linkage::cut(&merges, n, t)),
+            cw_ari: adjusted_rand_index(person, &chinese_whispers(x.view(), t, 0)?),
+            dbscan_ari: adjusted_rand_index(person, &dbscan(x.view(), t, DEFAULT_MIN_SAMPLES)?),
+        });
+    }
+    let best = |score: fn(&CurvePoint) -> f64| curve.iter().fold(&curve[0], |b, p| if score(p) > score(b) { p } else { b }).threshold;
+    Ok(Calibration {
+        people,
+        images: n,
+        layer: readout.layer,
+        flip: readout.flip,
+        linkage_threshold: best(|p| p.linkage_ari),
+        cw_threshold: best(|p| p.cw_ari),
+        dbscan_eps: best(|p| p.dbscan_ari),
+        // The same estimate infer takes of a folder, so the share carries over exactly.
+        pair_median: median_pair_distance(x.view()),
+        pair_quantiles: PAIR_QUANTILES.iter().map(|&q| quantile(&all, q)).collect(),
+        genuine_median: quantile(&genuine, 0.5),
+        impostor_median: quantile(&impostor, 0.5),
+        curve,
+    })
+}
+
+/// Linear-interpolation quantile of sorted values (NaN when empty).
+fn quantile(sorted: &[f32], q: f64) -> f32 {
+    if sorted.is_empty() {
+        return f32::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64) as f32
+}
+
+/// Embeds the held-out people's images with `model` read as `readout` and calibrates on them.
+pub fn calibrate_model(
+    model: &FaceNet,
+    config: &ModelConfig,
+    readout: Readout,
+    held: &[HeldOut],
+    device: &Device,
+    progress: bool,
+) -> Result<Calibration> {
+    let mut folder = IdentityFolder {
+        root: held.first().and_then(|h| h.paths.first()).and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default(),
+        paths: Vec::new(),
+        identity: Vec::new(),
+        names: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for (i, h) in held.iter().enumerate() {
+        folder.names.push(h.name.clone());
+        folder.paths.extend(h.paths.iter().cloned());
+        folder.identity.extend(std::iter::repeat_n(i, h.paths.len()));
+    }
+    let e = embed_folder(model, config, readout, &folder, device, crate::embed::DEFAULT_BATCH, progress)?;
+    calibrate(e.matrix.view(), &e.identity, readout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Layer;
+    use crate::synthetic::blobs;
+
+    #[test]
+    fn the_calibrated_cuts_separate_two_synthetic_identities() {
+        // Two tight people far apart on the unit sphere: every method's best cut lies
+        // between the within-person and between-person distances and recovers them.
+        let (x, truth) = blobs(2 * 12, 8, 2, 0.02, 4);
+        let c = calibrate(x.view(), &truth, Readout { layer: Layer::Linear, flip: true }).unwrap();
+        assert_eq!((c.people, c.images, c.flip), (2, 24, true));
+        assert!(c.genuine_median < c.linkage_threshold && c.linkage_threshold < c.impostor_median, "{c:?}");
+        let at = |t: f32| c.curve.iter().find(|p| p.threshold == t).unwrap();
+        for t in [c.linkage_threshold, c.cw_threshold, c.dbscan_eps] {
+            assert!(c.genuine_median < t && t < c.impostor_median, "{t}");
+        }
+        assert_eq!(at(c.linkage_threshold).linkage_ari, 1.0);
+        assert_eq!(at(c.cw_threshold).cw_ari, 1.0);
+        let p = at(c.linkage_threshold);
+        assert_eq!((p.genuine_below, p.impostor_below), (1.0, 0.0));
+        assert!(c.pair_quantiles.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn one_person_is_not_enough_to_calibrate() {
+        let (x, _) = blobs(10, 4, 1, 0.1, 1);
+        assert!(matches!(calibrate(x.view(), &[0; 10], Readout::default()), Err(Error::Invalid(_))));
+    }
+}
