@@ -49,7 +49,7 @@ pub fn finch(x: ArrayView2<f32>, level: usize) -> Result<Vec<i64>> {
         return Err(Error::Invalid("FINCH level must be ≥ 1".into()));
     }
     let parts = finch_partitions(x)?;
-    Ok(parts.into_iter().take(level).last().unwrap_or_else(|| vec![0; x.nrows()]))
+    Ok(parts.into_iter().take(level).next_back().unwrap_or_else(|| vec![0; x.nrows()]))
 }
 
 /// Components of the graph joining each row to its nearest other row, numbered 0..k−1.

@@ -214,7 +214,10 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
                         let faces = x.dims()[0];
                         let z = m.net.embed_linear(Tensor::cat(vec![x, images], 0));
                         let all = z.dims()[0];
-                        (m.net.face_logit(z.clone().slice([0..faces])), head.loss(z.slice([faces..all]), &labels, id.scale, id.margin))
+                        (
+                            m.net.face_logit(z.clone().narrow(0, 0, faces)),
+                            head.loss(z.narrow(0, faces, all - faces), &labels, id.scale, id.margin),
+                        )
                     }
                     None => (m.net.forward(x), supcon_loss(m.net.embed(images), &labels, id.temperature)),
                 };
