@@ -11,6 +11,15 @@ use crate::image::ImageSpec;
 
 /// Everything needed to rebuild the architecture: a checkpoint stores this, and `infer`
 /// builds the network from it before loading the weights.
+/// Bounds that keep a typo from allocating the machine away before any check can speak:
+/// far above anything this tool trains, far below what would exhaust memory.
+pub const MAX_WIDTH: usize = 65_536;
+pub const MAX_IMAGE_SIZE: usize = 1024;
+pub const MAX_EPOCHS: usize = 100_000;
+pub const MAX_BATCH: usize = 65_536;
+/// Adam above this diverges on any network here; `inf` or `1e6` are typos.
+pub const MAX_LEARNING_RATE: f64 = 1.0;
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
@@ -72,8 +81,11 @@ impl ModelConfig {
         if self.channels.is_empty() || self.channels.contains(&0) {
             return bad(format!("channels must be non-empty and > 0, got {:?}", self.channels));
         }
-        if self.embedding_size == 0 {
-            return bad("embedding_size must be > 0".into());
+        if self.embedding_size == 0 || self.embedding_size > MAX_WIDTH {
+            return bad(format!("embedding_size must be in 1..={MAX_WIDTH}, got {}", self.embedding_size));
+        }
+        if self.channels.iter().any(|&c| c > MAX_WIDTH) || self.image_size > MAX_IMAGE_SIZE {
+            return bad(format!("channels must be ≤ {MAX_WIDTH} and image_size ≤ {MAX_IMAGE_SIZE}"));
         }
         if !matches!(self.in_channels, 1 | 3) {
             return bad(format!("in_channels must be 1 (grey) or 3 (RGB), got {}", self.in_channels));
@@ -224,8 +236,8 @@ impl IdentityConfig {
 
     fn validate(&self) -> Result<()> {
         let bad = |r: &str| Err(Error::Invalid(format!("identity: {r}")));
-        if self.weight.is_nan() || self.weight < 0.0 {
-            return bad("weight must be ≥ 0");
+        if !(self.weight.is_finite() && self.weight >= 0.0) {
+            return bad("weight must be a number ≥ 0");
         }
         if let Some(a) = &self.augment {
             a.validate().map_err(Error::Invalid)?;
@@ -234,7 +246,9 @@ impl IdentityConfig {
             IdentityLoss::Supcon if !(self.temperature > 0.0 && self.people_per_batch >= 2) => {
                 bad("supcon needs temperature > 0 and people_per_batch ≥ 2")
             }
-            IdentityLoss::Cosface if !(self.scale > 0.0 && (0.0..1.0).contains(&self.margin) && self.batch_size >= 2) => {
+            IdentityLoss::Cosface
+                if !(self.scale.is_finite() && self.scale > 0.0 && (0.0..1.0).contains(&self.margin) && self.batch_size >= 2) =>
+            {
                 bad("cosface needs scale > 0, margin in [0, 1) and batch_size ≥ 2")
             }
             _ => Ok(()),
@@ -382,13 +396,16 @@ impl RunConfig {
         if !(0.0..1.0).contains(&t.val_fraction) {
             return Err(Error::Invalid(format!("training: val_fraction must be in [0, 1), got {}", t.val_fraction)));
         }
-        if t.learning_rate.is_nan() || t.learning_rate <= 0.0 {
-            return Err(Error::Invalid("training: learning_rate must be > 0".into()));
+        if !(t.learning_rate > 0.0 && t.learning_rate <= MAX_LEARNING_RATE) {
+            return Err(Error::Invalid(format!("training: learning_rate must be > 0 and ≤ {MAX_LEARNING_RATE}, got {}", t.learning_rate)));
+        }
+        if t.epochs > MAX_EPOCHS || t.batch_size > MAX_BATCH {
+            return Err(Error::Invalid(format!("training: epochs must be ≤ {MAX_EPOCHS} and batch_size ≤ {MAX_BATCH}")));
         }
         if let Some(id) = &self.identity {
             id.validate()?;
         }
-        if self.name.is_empty() || self.name.contains(['/', '\\']) {
+        if self.name.is_empty() || self.name == "." || self.name == ".." || self.name.contains(['/', '\\']) {
             return Err(Error::Invalid(format!("name must be a plain folder name, got {:?}", self.name)));
         }
         Ok(())
@@ -484,8 +501,23 @@ mod tests {
         let o = Overrides { learning_rate: Some(-1.0), ..Overrides::default() };
         let e = RunConfig::load(&default_toml(), &o).unwrap_err().to_string();
         assert!(e.contains("learning_rate") && e.contains("default.toml") && e.contains("command-line"), "{e}");
+        for (lr, shown) in [(f64::INFINITY, "inf"), (1e6, "1000000"), (f64::NAN, "NaN")] {
+            let o = Overrides { learning_rate: Some(lr), ..Overrides::default() };
+            let e = RunConfig::load(&default_toml(), &o).unwrap_err().to_string();
+            assert!(e.contains("learning_rate") && e.contains(shown), "{e}");
+        }
+        for (o, word) in [
+            (Overrides { embedding_size: Some(4_000_000_000), ..Overrides::default() }, "embedding_size"),
+            (Overrides { epochs: Some(1_000_000), ..Overrides::default() }, "epochs"),
+        ] {
+            assert!(RunConfig::load(&default_toml(), &o).unwrap_err().to_string().contains(word), "{word}");
+        }
         let o = Overrides { name: Some("a/b".into()), ..Overrides::default() };
         assert!(RunConfig::load(&default_toml(), &o).unwrap_err().to_string().contains("plain folder name"));
+        for name in [".", ".."] {
+            let o = Overrides { name: Some(name.into()), ..Overrides::default() };
+            assert!(RunConfig::load(&default_toml(), &o).unwrap_err().to_string().contains("plain folder name"), "{name}");
+        }
     }
 
     #[test]

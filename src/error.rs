@@ -23,6 +23,9 @@ pub enum Error {
     Compute { what: &'static str, reason: String },
     #[error("chart {path}: {reason}")]
     Plot { path: PathBuf, reason: String },
+    /// Training produced a non-finite loss: it stops there and writes no checkpoint.
+    #[error("training diverged at epoch {epoch}, batch {batch}: {what} loss is {value}; no checkpoint written (try a lower learning rate)")]
+    Diverged { epoch: usize, batch: usize, what: &'static str, value: f64 },
     /// `--help`, `--version` or a mistake in the command line, as clap reports it.
     #[error("{0}")]
     Usage(clap::Error),

@@ -151,6 +151,17 @@ fn user_errors_are_one_line_and_non_zero() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.toml"));
 
+    // A destination that cannot hold a checkpoint is refused before any data is read (the
+    // missing --data would be the error otherwise), not after an hour of training.
+    std::fs::write(t.join("afile"), "x").unwrap();
+    let cfg = repo().join("configs/default.toml");
+    let o = facemb(&["train", "--config", cfg.to_str().unwrap(), "--data", "nowhere", "--out", "afile"], t);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("afile") && !err.contains("nowhere"), "{err}");
+    assert_eq!(std::fs::read_to_string(t.join("afile")).unwrap(), "x");
+    let o = facemb(&["pixels", "-id", "empty", "-is", "4096"], t);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--image-size must be in 1..=1024"));
+
     let o = facemb(&["--help"], t);
     assert!(o.status.success());
     for cmd in ["train", "infer", "pixels"] {

@@ -160,8 +160,8 @@ fn infer(a: InferArgs) -> Result<()> {
 
 fn pixels(a: PixelArgs) -> Result<()> {
     let (opts, charts) = (a.eval.options(false)?, a.out.charts()?);
-    if a.image_size == 0 {
-        return Err(Error::Invalid("--image-size must be > 0".into()));
+    if a.image_size == 0 || a.image_size > crate::config::MAX_IMAGE_SIZE {
+        return Err(Error::Invalid(format!("--image-size must be in 1..={}, got {}", crate::config::MAX_IMAGE_SIZE, a.image_size)));
     }
     let folder = scan(&a.input_directory)?;
     let emb = pixel_embeddings(&folder, a.image_size, !a.quiet)?;

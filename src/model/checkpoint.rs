@@ -89,6 +89,19 @@ pub fn save<M: Serialize>(dir: &Path, model: &FaceNet, config: &RunConfig, metri
 }
 
 /// A checkpoint whose config has been read and validated, weights not yet loaded.
+/// Checks, before any training, that a checkpoint can be written to `dir`: its parent is
+/// (or can be made) a folder and `dir` itself is not a file. A run that trains for an hour
+/// and then fails at save loses the hour.
+pub fn check_destination(dir: &Path) -> Result<()> {
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)
+        .map_err(|e| Error::Checkpoint { path: parent.to_path_buf(), reason: format!("cannot hold checkpoints ({e})") })?;
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::Checkpoint { path: dir.to_path_buf(), reason: "exists and is not a folder".into() });
+    }
+    Ok(())
+}
+
 /// Writes `cal` into the checkpoint folder `dir`, replacing any earlier calibration whole
 /// (written beside it, then renamed over it).
 pub fn save_calibration(dir: &Path, cal: &Calibration) -> Result<()> {

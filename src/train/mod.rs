@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, to_vec};
 use crate::config::{IdentityLoss, RunConfig};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::image::folder::report_skipped;
 use crate::model::FaceNet;
 use crate::model::checkpoint::{self, HeldOut};
@@ -95,6 +95,7 @@ pub fn validate(model: &FaceNet, set: &FaceSet, idx: &[usize], device: &Device) 
 pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root: &Path, progress: bool) -> Result<TrainOutcome> {
     let t = &cfg.training;
     let started = Instant::now();
+    checkpoint::check_destination(&checkpoint_root.join(&cfg.name))?;
     let mut set = FaceSet::load(&cfg.data, cfg.image_spec())?;
     if t.max_per_class > 0 {
         set = set.limit_per_class(t.max_per_class);
@@ -194,6 +195,7 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
             let flips: Vec<bool> = chunk.iter().map(|_| t.augment_flip && rng.random_bool(0.5)).collect();
             let (x, y) = batcher.batch(&set, &chunk, &flips);
             let lr = t.lr_schedule.rate(t.learning_rate, (epoch - 1) * steps + s, t.epochs * steps);
+            let mut last_id_loss = 0.0;
             let (stepped, logits) = step.run(model, y, lr, |m| {
                 let Some((id, p)) = people.as_ref() else { return (m.net.forward(x), None) };
                 // CosFace: the next slice of this epoch's pass; SupCon: people × 2 at random.
@@ -221,7 +223,8 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
                     }
                     None => (m.net.forward(x), supcon_loss(m.net.embed(images), &labels, id.temperature)),
                 };
-                id_loss_sum += f64::from(l.clone().into_scalar::<f32>());
+                last_id_loss = f64::from(l.clone().into_scalar::<f32>());
+                id_loss_sum += last_id_loss;
                 id_batches += 1;
                 id_images += idx.len();
                 (logits, Some(l.mul_scalar(id.weight)))
@@ -230,6 +233,13 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
 
             let labels: Vec<u8> = chunk.iter().map(|&i| set.labels[i]).collect();
             let (l, c) = bce_stats(&to_vec(logits)?, &labels);
+            // A non-finite loss poisons every weight at the next step: stop before a
+            // checkpoint of NaNs can replace a good one.
+            for (what, value) in [("face / non-face", l), ("identity", last_id_loss)] {
+                if !value.is_finite() {
+                    return Err(Error::Diverged { epoch, batch: s + 1, what, value });
+                }
+            }
             loss_sum += l;
             correct += c;
             seen += chunk.len();
@@ -376,6 +386,23 @@ mod tests {
         // The checkpoint is the plain network: it loads into a fresh FaceNet.
         let (saved, _) = checkpoint::load(&out.checkpoint, &dev).unwrap();
         assert_eq!(saved.identity.map(|i| i.loss), Some(IdentityLoss::Cosface));
+    }
+
+    #[test]
+    fn a_run_whose_loss_turns_non_finite_stops_and_keeps_the_old_checkpoint() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dev = device(Backend::Flex).unwrap();
+        let good = train(&tiny_config(12), Backend::Flex, &dev, tmp.path(), false).unwrap();
+        let before = std::fs::read(good.checkpoint.join(checkpoint::MODEL_FILE)).unwrap();
+        // An identity weight at the edge of f32 overflows the summed loss: the gradients,
+        // then the weights, become NaN.
+        let mut cfg = tiny_config(12);
+        cfg.identity = Some(crate::config::IdentityConfig { weight: 1e38, ..RunConfig::default().identity.unwrap() });
+        cfg.identity.as_mut().unwrap().data = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/lfw_train_identities");
+        let e = train(&cfg, Backend::Flex, &dev, tmp.path(), false).err().expect("diverges");
+        assert!(matches!(e, Error::Diverged { epoch: 1, .. }), "{e}");
+        assert!(e.to_string().contains("no checkpoint written"), "{e}");
+        assert_eq!(std::fs::read(good.checkpoint.join(checkpoint::MODEL_FILE)).unwrap(), before, "the good checkpoint is untouched");
     }
 
     /// The GPU half of the cross-backend check; runs with `--features gpu` on a machine
