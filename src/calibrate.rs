@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use burn::prelude::*;
 use ndarray::ArrayView2;
 
-use crate::cluster::{DEFAULT_MIN_SAMPLES, chinese_whispers, dbscan, linkage, median_pair_distance};
+use crate::cluster::{DEFAULT_MIN_SAMPLES, chinese_whispers, dbscan, linkage, median_pair_distance, quantile};
 use crate::config::ModelConfig;
 use crate::embed::{Readout, embed_folder};
 use crate::error::{Error, Result};
@@ -16,7 +16,7 @@ use crate::evaluate::metrics::adjusted_rand_index;
 use crate::image::folder::IdentityFolder;
 use crate::model::FaceNet;
 pub use crate::model::checkpoint::{Calibration, CurvePoint, HeldOut};
-use crate::neighbors::l2_normalize;
+use crate::neighbors::{l2_normalize, row_distance};
 
 /// Thresholds tried, in L2-normalised distance (0 = same direction, 2 = opposite): 0.02 to
 /// 1.4 in steps of 0.02 (a division, so that each prints as written).
@@ -40,7 +40,7 @@ pub fn calibrate(x: ArrayView2<f32>, person: &[usize], readout: Readout) -> Resu
     let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
     for i in 0..n {
         for j in i + 1..n {
-            let d: f32 = x.row(i).iter().zip(x.row(j)).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt();
+            let d = row_distance(x.view(), i, j);
             if person[i] == person[j] { genuine.push(d) } else { impostor.push(d) }
         }
     }
@@ -73,21 +73,17 @@ pub fn calibrate(x: ArrayView2<f32>, person: &[usize], readout: Readout) -> Resu
         dbscan_eps: best(|p| p.dbscan_ari),
         // The same estimate infer takes of a folder, so the share carries over exactly.
         pair_median: median_pair_distance(x.view()),
-        pair_quantiles: PAIR_QUANTILES.iter().map(|&q| quantile(&all, q)).collect(),
-        genuine_median: quantile(&genuine, 0.5),
-        impostor_median: quantile(&impostor, 0.5),
+        pair_quantiles: PAIR_QUANTILES.iter().map(|&q| quantile_or_nan(&all, q)).collect(),
+        genuine_median: quantile_or_nan(&genuine, 0.5),
+        impostor_median: quantile_or_nan(&impostor, 0.5),
         curve,
     })
 }
 
-/// Linear-interpolation quantile of sorted values (NaN when empty).
-fn quantile(sorted: &[f32], q: f64) -> f32 {
-    if sorted.is_empty() {
-        return f32::NAN;
-    }
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64) as f32
+/// [`quantile`] of sorted values, NaN when there are none (a held-out set whose people
+/// all have one image has no same-person pair).
+fn quantile_or_nan(sorted: &[f32], q: f64) -> f32 {
+    if sorted.is_empty() { f32::NAN } else { quantile(sorted, q) }
 }
 
 /// Embeds the held-out people's images with `model` read as `readout` and calibrates on them.

@@ -14,6 +14,12 @@ use rayon::prelude::*;
 const QUERY_BLOCK: usize = 128;
 const POINT_BLOCK: usize = 2048;
 
+/// Euclidean distance between rows `i` and `j` of `x`: the one pairwise distance that
+/// the all-pairs passes (average linkage, calibration, the median distance) share.
+pub fn row_distance(x: ArrayView2<f32>, i: usize, j: usize) -> f32 {
+    x.row(i).iter().zip(x.row(j)).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt()
+}
+
 /// `k` nearest other rows of every row: `(indices, euclidean distances)`, both N×k,
 /// sorted by distance (ties by index). A row is never its own neighbour. `k` is clamped
 /// to N−1.

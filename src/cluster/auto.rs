@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use ndarray::ArrayView2;
 
 use super::GRAPH_NEIGHBOURS;
-use crate::neighbors::knn;
+use crate::neighbors::{knn, row_distance};
 
 /// Quantile levels of the k-distance tried by the radius scan: 5%, 10%, …, 95%.
 const SCAN_LEVELS: std::ops::RangeInclusive<u32> = 1..=19;
@@ -16,7 +16,7 @@ const SCAN_STEP: f64 = 0.05;
 const CW_SCAN_MIN_SAMPLES: usize = 5;
 
 /// Linear-interpolation quantile (numpy's default) of sorted, non-empty values.
-fn quantile(sorted: &[f32], q: f64) -> f32 {
+pub(crate) fn quantile(sorted: &[f32], q: f64) -> f32 {
     let pos = q * (sorted.len() - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
@@ -223,7 +223,7 @@ pub fn median_pair_distance(x: ArrayView2<f32>) -> f32 {
     if n < 2 {
         return 0.0;
     }
-    let dist = |i: usize, j: usize| x.row(i).iter().zip(x.row(j)).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt();
+    let dist = |i: usize, j: usize| row_distance(x, i, j);
     let mut d: Vec<f32> = if n * (n - 1) / 2 <= MEDIAN_PAIRS {
         (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).map(|(i, j)| dist(i, j)).collect()
     } else {

@@ -4,6 +4,7 @@ use ndarray::ArrayView2;
 
 use super::{check_columns, check_finite, relabel};
 use crate::error::{Error, Result};
+use crate::neighbors::row_distance;
 
 /// The merges of average-linkage clustering of the rows of `x` (Euclidean distance), in
 /// order of rising distance: `(a, b, distance)` where cluster ids below `n` are rows and
@@ -15,8 +16,7 @@ pub fn dendrogram(x: ArrayView2<f32>) -> Result<Vec<(usize, usize, f32)>> {
     let mut condensed = Vec::with_capacity(n * n.saturating_sub(1) / 2);
     for i in 0..n {
         for j in i + 1..n {
-            let d: f32 = x.row(i).iter().zip(x.row(j)).map(|(a, b)| (a - b) * (a - b)).sum();
-            condensed.push(d.sqrt());
+            condensed.push(row_distance(x, i, j));
         }
     }
     if n < 2 {

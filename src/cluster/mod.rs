@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
+pub(crate) use auto::quantile;
 use auto::sig;
 pub use auto::{auto_cw_threshold, auto_eps, median_pair_distance};
 pub use chinese_whispers::chinese_whispers;
@@ -309,7 +310,7 @@ mod tests {
         let mut all: Vec<f32> = Vec::new();
         for i in 0..x.nrows() {
             for j in i + 1..x.nrows() {
-                all.push(x.row(i).iter().zip(x.row(j)).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt());
+                all.push(crate::neighbors::row_distance(x.view(), i, j));
             }
         }
         all.sort_unstable_by(f32::total_cmp);
