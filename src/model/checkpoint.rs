@@ -56,13 +56,15 @@ pub struct Calibration {
 }
 
 /// One threshold of the calibration scan.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct CurvePoint {
     pub threshold: f32,
     /// Share of same-person pairs closer than the threshold (true accepts).
     pub genuine_below: f64,
     /// Share of different-person pairs closer than it (false accepts).
     pub impostor_below: f64,
+    /// ARI of each method at the threshold, the mean over the capped draws
+    /// (`calibrate::PER_PERSON` images of each person, `calibrate::DRAWS` draws).
     pub linkage_ari: f64,
     pub cw_ari: f64,
     pub dbscan_ari: f64,
