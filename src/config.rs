@@ -366,7 +366,7 @@ impl RunConfig {
         let cfg: RunConfig = if path.extension().is_some_and(|e| e == "json") {
             serde_json::from_str(&text).map_err(|e| Error::Config { path: path.into(), reason: e.to_string() })?
         } else {
-            toml::from_str(&text).map_err(|e| Error::Config { path: path.into(), reason: e.to_string() })?
+            toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?
         };
         Ok(cfg)
     }
@@ -444,6 +444,18 @@ impl Default for RunConfig {
             }),
         }
     }
+}
+
+/// A TOML error on one line: "line N: message" (the `toml` crate's own text spans
+/// several lines, with a drawing of the source).
+pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
+    let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let message = e.message().trim().replace('\n', " ");
+    let reason = match line {
+        Some(l) => format!("line {l}: {message}"),
+        None => message,
+    };
+    Error::Config { path: path.into(), reason }
 }
 
 #[cfg(test)]

@@ -21,11 +21,18 @@ pub enum Error {
     Invalid(String),
     #[error("{what}: {reason}")]
     Compute { what: &'static str, reason: String },
+    /// An output folder this run may not write (a file, inside the input, holding
+    /// someone else's files).
+    #[error("--out {path}: {reason}")]
+    Output { path: PathBuf, reason: String },
     #[error("chart {path}: {reason}")]
     Plot { path: PathBuf, reason: String },
     /// Training produced a non-finite loss: it stops there and writes no checkpoint.
     #[error("training diverged at epoch {epoch}, batch {batch}: {what} loss is {value}; no checkpoint written (try a lower learning rate)")]
     Diverged { epoch: usize, batch: usize, what: &'static str, value: f64 },
+    /// Another run holds the lock on a folder this run would write.
+    #[error("{path}: another facemb run is writing it (lock {lock} is held); wait for it or choose another destination")]
+    Busy { path: PathBuf, lock: PathBuf },
     /// `--help`, `--version` or a mistake in the command line, as clap reports it.
     #[error("{0}")]
     Usage(clap::Error),

@@ -2,7 +2,7 @@
 //! (`model/`) and run outputs (`output/`, `experiment/`) both write through here, so
 //! these helpers sit below both.
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 use serde::Serialize;
@@ -79,6 +79,168 @@ pub fn csv_fields(line: &str) -> Vec<String> {
     }
     fields.push(cur);
     fields
+}
+
+/// Environment variable naming a [`fault_point`] at which the process kills itself.
+pub const FAULT_ENV: &str = "FACEMB_FAULT";
+
+/// Test hook: when `FACEMB_FAULT` names `point`, the process sends itself SIGKILL there
+/// (no destructor, no cleanup, as a real kill or power cut would stop it), so the fault
+/// suite can check what each window between two writes leaves on disk.
+pub fn fault_point(point: &str) {
+    if std::env::var_os(FAULT_ENV).is_some_and(|v| v == point) {
+        #[cfg(unix)]
+        // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+        std::process::abort();
+    }
+}
+
+fn parent_of(target: &Path) -> &Path {
+    target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// `parent/.name<suffix>`: the hidden siblings of a folder (its lock, staging and
+/// moved-aside copies).
+fn hidden_sibling(target: &Path, suffix: &str) -> PathBuf {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    parent_of(target).join(format!(".{name}{suffix}"))
+}
+
+fn sibling(target: &Path, tag: &str, pid: u32) -> PathBuf {
+    hidden_sibling(target, &format!(".{tag}-{pid}"))
+}
+
+/// Siblings of `target` left by earlier runs with the given tag, newest first.
+fn leftovers(target: &Path, tag: &str) -> Vec<PathBuf> {
+    let prefix = hidden_sibling(target, &format!(".{tag}-")).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let Ok(rd) = std::fs::read_dir(parent_of(target)) else { return Vec::new() };
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().strip_prefix(&prefix).is_some_and(|pid| pid.parse::<u32>().is_ok()))
+        .map(|e| (e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), e.path()))
+        .collect();
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// A folder written whole under a hidden sibling name and then put in place of its
+/// target, so that readers of the target see the old folder or the new one, never a mix,
+/// and a failure or kill before [`Staged::commit`] leaves the old one as it was. Holds the
+/// target's [`Lock`] from creation to commit.
+pub struct Staged {
+    target: PathBuf,
+    dir: PathBuf,
+    _lock: Lock,
+}
+
+impl Staged {
+    /// Locks `target`, repairs what an interrupted earlier replacement left (see
+    /// [`recover`]) and creates an empty staging folder beside it.
+    pub fn begin(target: &Path) -> Result<Self> {
+        let lock = Lock::acquire(target)?;
+        recover(target)?;
+        let dir = sibling(target, "tmp", std::process::id());
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(Staged { target: target.to_path_buf(), dir, _lock: lock })
+    }
+
+    /// Where to write the new folder's files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Replaces the target with the staged folder: the old one is moved aside, the new
+    /// one renamed in, the old one removed. A kill between the two renames leaves the old
+    /// folder under `.name.old-PID`, which the next [`Staged::begin`] or [`recover`]
+    /// puts back.
+    pub fn commit(self) -> Result<()> {
+        fault_point("before-swap");
+        let old = sibling(&self.target, "old", std::process::id());
+        let had_old = self.target.exists();
+        if had_old {
+            std::fs::rename(&self.target, &old).map_err(|e| Error::io(&self.target, e))?;
+        }
+        fault_point("mid-swap");
+        if let Err(e) = std::fs::rename(&self.dir, &self.target) {
+            if had_old {
+                let _ = std::fs::rename(&old, &self.target);
+            }
+            return Err(Error::io(&self.target, e));
+        }
+        if had_old {
+            let _ = std::fs::remove_dir_all(&old);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    /// A staging folder that was not committed (an error on the way) is removed: the
+    /// target keeps its old content.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Repairs what a kill during a replacement of `target` left: a target moved aside but
+/// not yet replaced is put back (the newest if several), and staging folders and
+/// moved-aside copies of finished replacements are removed. Call it holding the
+/// target's [`Lock`] (or before reading a target nobody writes).
+pub fn recover(target: &Path) -> Result<()> {
+    let mut old = leftovers(target, "old").into_iter();
+    if !target.exists()
+        && let Some(newest) = old.next()
+    {
+        std::fs::rename(&newest, target).map_err(|e| Error::io(target, e))?;
+        eprintln!("note: {}: restored from {} (an earlier run was stopped while replacing it)", target.display(), newest.display());
+    }
+    for p in old.chain(leftovers(target, "tmp")) {
+        let _ = std::fs::remove_dir_all(&p);
+    }
+    Ok(())
+}
+
+/// [`recover`] for a reader: when `target` is missing but a moved-aside copy of it is
+/// there and no run holds its lock, the copy is put back.
+pub fn recover_if_idle(target: &Path) -> Result<()> {
+    if target.exists() || leftovers(target, "old").is_empty() {
+        return Ok(());
+    }
+    match Lock::acquire(target) {
+        Ok(_lock) => recover(target),
+        Err(_) => Ok(()),
+    }
+}
+
+/// An advisory lock on `parent/.name.lock` for as long as it lives, so that two runs
+/// cannot write the same folder at once. The operating system releases it when the
+/// process ends in any way, so a killed run leaves no stale lock behind; the empty lock
+/// file itself stays (removing it would let a third run lock a new file while a second
+/// still holds the old one).
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+impl Lock {
+    pub fn acquire(target: &Path) -> Result<Self> {
+        let path = hidden_sibling(target, ".lock");
+        let parent = parent_of(target);
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Lock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy { path: target.to_path_buf(), lock: path }),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use crate::image::folder::{IdentityFolder, report_skipped};
 use crate::model::FaceNet;
 use crate::model::checkpoint::Checkpoint;
 use crate::model::checkpoint::{self, HeldOut};
-use crate::output::{self, table::table};
+use crate::output::{self, OutDir, table::table};
 use crate::train;
 use args::{BenchArgs, BenchClusterArgs, BenchInferArgs, CalibrateArgs, Cli, Command, ExperimentArgs, InferArgs, PixelArgs, TrainArgs};
 use settings::{bench_model, folder_name};
@@ -145,16 +145,17 @@ fn infer(a: InferArgs) -> Result<()> {
     }
     let device = backend::device(a.run.backend)?;
     let model = ck.load_model(&device)?;
+    let out = OutDir::begin(&a.out.dir(&folder_name(&ck.dir), &a.input_directory), &a.input_directory)?;
     let folder = scan(&a.input_directory)?;
     let started = std::time::Instant::now();
     let emb = embed_folder(&model, model_cfg, readout, &folder, &device, a.batch_size, !a.run.quiet)?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!("embedded {} images in {secs:.1} s ({:.0} img/s, decoding included)", emb.paths.len(), emb.paths.len() as f64 / secs);
     report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);
-    let out = a.out.dir(&folder_name(&ck.dir), &a.input_directory);
+    let dir = out.path().to_path_buf();
     let source = format!("cnn {}", ck.dir.display());
-    let scores = output::report(&emb, &source, &a.input_directory, &opts, &charts, &out)?;
-    println!("{}\noutputs in {}", table(&scores), out.display());
+    let scores = output::report(&emb, &source, &a.input_directory, &opts, &charts, out)?;
+    println!("{}\noutputs in {}", table(&scores), dir.display());
     Ok(())
 }
 
@@ -163,13 +164,14 @@ fn pixels(a: PixelArgs) -> Result<()> {
     if a.image_size == 0 || a.image_size > crate::config::MAX_IMAGE_SIZE {
         return Err(Error::Invalid(format!("--image-size must be in 1..={}, got {}", crate::config::MAX_IMAGE_SIZE, a.image_size)));
     }
+    let out = OutDir::begin(&a.out.dir(&format!("pixels-{}", a.image_size), &a.input_directory), &a.input_directory)?;
     let folder = scan(&a.input_directory)?;
     let emb = pixel_embeddings(&folder, a.image_size, !a.quiet)?;
     report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);
-    let out = a.out.dir(&format!("pixels-{}", a.image_size), &a.input_directory);
+    let dir = out.path().to_path_buf();
     let source = format!("pixels {0}x{0}", a.image_size);
-    let scores = output::report(&emb, &source, &a.input_directory, &opts, &charts, &out)?;
-    println!("{}\noutputs in {}", table(&scores), out.display());
+    let scores = output::report(&emb, &source, &a.input_directory, &opts, &charts, out)?;
+    println!("{}\noutputs in {}", table(&scores), dir.display());
     Ok(())
 }
 

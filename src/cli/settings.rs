@@ -8,7 +8,7 @@ use crate::config::{ModelConfig, Overrides, RunConfig};
 use crate::error::{Error, Result};
 use crate::evaluate::EvalOptions;
 use crate::experiment::{self, ExperimentConfig};
-use crate::output::Charts;
+use crate::output::{self, Charts};
 
 impl TrainArgs {
     /// The run config: the file, the flags over it, validated once.
@@ -87,9 +87,9 @@ impl OutputArgs {
         Ok(Charts { tsne: Some(self.output_tsne.clone()), umap: Some(self.output_umap.clone()) })
     }
 
-    /// `--out`, or `results/<what>/<folder name>`.
+    /// `--out`, or [`output::default_dir`].
     pub fn dir(&self, what: &str, input: &Path) -> PathBuf {
-        self.out.clone().unwrap_or_else(|| PathBuf::from("results").join(what).join(folder_name(input)))
+        self.out.clone().unwrap_or_else(|| output::default_dir(&PathBuf::from("results").join(what), &folder_name(input), input))
     }
 }
 

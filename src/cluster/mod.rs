@@ -142,11 +142,12 @@ pub fn run(method: Method, x: ArrayView2<f32>, params: &Params, identities: usiz
             Ok((dbscan(x, eps, params.min_samples)?, format!("{how}, min_samples = {}", params.min_samples)))
         }
         Method::Kmeans => {
+            let n = x.nrows();
             let (k, how) = match params.k {
-                Some(k) => (k, "given"),
-                None => (identities, "number of identity folders"),
+                Some(k) if k > n => (n, format!("--k {k} is more than the {n} images")),
+                Some(k) => (k, "given".into()),
+                None => (identities.min(n), "number of identity folders".into()),
             };
-            let k = k.min(x.nrows());
             Ok((kmeans(x, k, params.seed)?, format!("k = {k} ({how})")))
         }
         Method::Cw => {

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::evaluate::EvalOptions;
 use crate::image::folder::IdentityFolder;
 use crate::model::checkpoint;
-use crate::output::{self, Charts, plot};
+use crate::output::{self, Charts, OutDir, plot};
 use crate::progress;
 use crate::project::{self, UmapParams};
 use crate::train;
@@ -84,7 +84,7 @@ impl ExperimentConfig {
     /// (the same rules for a value from the file or from a flag).
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut cfg: ExperimentConfig = toml::from_str(&text).map_err(|e| Error::Config { path: path.into(), reason: e.to_string() })?;
+        let mut cfg: ExperimentConfig = toml::from_str(&text).map_err(|e| crate::config::toml_error(path, &text, &e))?;
         cfg.folders.extend(overrides.folders.iter().cloned());
         if let Some(seeds) = overrides.seeds.clone().filter(|s| !s.is_empty()) {
             cfg.seeds = seeds;
@@ -217,7 +217,14 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
             let emb = embed_folder(&model, &cfg.model, Readout::default(), folder, opts.device, DEFAULT_BATCH, false)?;
             let rate = emb.paths.len() as f64 / t.elapsed().as_secs_f64();
             let dir = opts.out.join("runs").join(&cfg.name).join(folder_label(&folder.root));
-            let scores = output::report(&emb, &format!("cnn {}", cfg.name), &folder.root, &eval, &Charts::none(), &dir)?;
+            let scores = output::report(
+                &emb,
+                &format!("cnn {}", cfg.name),
+                &folder.root,
+                &eval,
+                &Charts::none(),
+                OutDir::begin(&dir, &folder.root)?,
+            )?;
             record.rows.extend(rows_of(&scores, "cnn", size, Some(seed), Some(&metrics), rate));
             if grid_run {
                 let panel = umap_panel(&emb)?;
@@ -239,7 +246,8 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
             let emb = pixel_embeddings(folder, s, false)?;
             let rate = emb.paths.len() as f64 / t.elapsed().as_secs_f64();
             let dir = opts.out.join("runs").join(format!("pixels-{s}")).join(folder_label(&folder.root));
-            let scores = output::report(&emb, &format!("pixels {s}x{s}"), &folder.root, &eval, &Charts::none(), &dir)?;
+            let scores =
+                output::report(&emb, &format!("pixels {s}x{s}"), &folder.root, &eval, &Charts::none(), OutDir::begin(&dir, &folder.root)?)?;
             rows.extend(rows_of(&scores, "pixels", s, None, None, rate));
             if exp.umap_grid && s == exp.pixel_sizes[0] {
                 grids[fi].push((format!("pixels {s}×{s}"), umap_panel(&emb)?));

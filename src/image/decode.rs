@@ -20,7 +20,25 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::{ImageSpec, SkipReason};
+use super::{ImageSpec, MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, SkipReason};
+
+/// Refuses a declared size over the limits before anything is allocated for it.
+fn check_size(w: u64, h: u64) -> Result<(), SkipReason> {
+    if w > MAX_SIDE as u64 || h > MAX_SIDE as u64 || w * h > MAX_PIXELS {
+        return Err(SkipReason::TooLarge(format!("{w} × {h} pixels; the limit is {MAX_SIDE} a side and {MAX_PIXELS} in all")));
+    }
+    Ok(())
+}
+
+/// Whether a JPEG's last scan is followed by its end marker. Inside entropy-coded data
+/// 0xFF is always followed by 0x00 or a restart marker, so an end-of-image marker (FF D9)
+/// after the last start-of-scan (FF DA) is the real end; a cut-off file has none (an EXIF
+/// thumbnail's own end marker comes before the main image's scan). Bytes after the
+/// marker (some cameras append data) do not matter.
+fn jpeg_is_complete(file: &[u8]) -> bool {
+    let last_scan = file.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    last_scan.is_some_and(|s| file[s + 2..].windows(2).any(|w| w == [0xFF, 0xD9]))
+}
 
 /// Decodes one image file of any size / colour type into a CHW vector.
 pub fn load_image(path: &Path, spec: ImageSpec) -> Result<Vec<f32>, SkipReason> {
@@ -59,9 +77,27 @@ impl Scratch {
     }
 
     /// The file's bytes; an empty file is an error of its own (a common failed download).
+    /// Only regular files under [`MAX_FILE_BYTES`] are read, and only when their first
+    /// bytes are those of an image format: a large non-image is not read whole.
     pub fn read(&mut self, path: &Path) -> Result<(), SkipReason> {
+        let unreadable = |e: std::io::Error| SkipReason::Unreadable(e.to_string());
         self.file.clear();
-        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut self.file)).map_err(|e| SkipReason::Unreadable(e.to_string()))?;
+        let meta = std::fs::metadata(path).map_err(unreadable)?;
+        if !meta.is_file() {
+            return Err(SkipReason::NotAFile);
+        }
+        if meta.len() == 0 {
+            return Err(SkipReason::EmptyFile);
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(SkipReason::TooLarge(format!("{} MiB; the limit is {} MiB", meta.len() >> 20, MAX_FILE_BYTES >> 20)));
+        }
+        let mut f = std::fs::File::open(path).map_err(unreadable)?;
+        (&mut f).take(32).read_to_end(&mut self.file).map_err(unreadable)?;
+        if image::guess_format(&self.file).is_err() {
+            return Err(SkipReason::Undecodable("its first bytes are not those of an image format".into()));
+        }
+        f.read_to_end(&mut self.file).map_err(unreadable)?;
         if self.file.is_empty() {
             return Err(SkipReason::EmptyFile);
         }
@@ -74,11 +110,18 @@ impl Scratch {
         if let Some(done) = self.decode_jpeg(channels) {
             return done;
         }
-        let img = image::ImageReader::new(std::io::Cursor::new(&self.file))
+        let mut reader = image::ImageReader::new(std::io::Cursor::new(&self.file))
             .with_guessed_format()
-            .map_err(|e| SkipReason::Unreadable(e.to_string()))?
-            .decode()
-            .map_err(|e| SkipReason::Undecodable(e.to_string()))?;
+            .map_err(|e| SkipReason::Unreadable(e.to_string()))?;
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(MAX_SIDE);
+        limits.max_image_height = Some(MAX_SIDE);
+        limits.max_alloc = Some(MAX_PIXELS * 4);
+        reader.limits(limits);
+        let img = reader.decode().map_err(|e| match e {
+            image::ImageError::Limits(l) => SkipReason::TooLarge(l.to_string()),
+            e => SkipReason::Undecodable(e.to_string()),
+        })?;
         (self.width, self.height) = (img.width(), img.height());
         self.pixels = if channels == 1 { img.to_luma8().into_raw() } else { img.to_rgb8().into_raw() };
         Ok(())
@@ -96,6 +139,14 @@ impl Scratch {
         let fail = |e: zune_jpeg::errors::DecodeErrors| SkipReason::Undecodable(format!("JPEG: {e:?}"));
         if let Err(e) = dec.decode_headers() {
             return Some(Err(fail(e)));
+        }
+        if let Some((w, h)) = dec.dimensions()
+            && let Err(e) = check_size(w as u64, h as u64)
+        {
+            return Some(Err(e));
+        }
+        if !jpeg_is_complete(&self.file) {
+            return Some(Err(SkipReason::Truncated));
         }
         let have = match dec.input_colorspace()? {
             ColorSpace::Luma => ColorSpace::Luma,

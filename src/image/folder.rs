@@ -16,12 +16,24 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Image files directly inside `dir`; everything else there is reported as skipped.
+/// Image files directly inside `dir`; everything else there is reported as skipped, and
+/// so is `dir` itself when it cannot be listed (one unreadable person does not stop a run).
 pub(crate) fn images_in(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<Vec<PathBuf>> {
     let mut images = Vec::new();
-    for p in read_dir_sorted(dir)? {
+    let entries = match read_dir_sorted(dir) {
+        Ok(entries) => entries,
+        Err(Error::Io { source, .. }) => {
+            skipped.push(Skipped { path: dir.to_path_buf(), reason: SkipReason::Unreadable(source.to_string()) });
+            return Ok(images);
+        }
+        Err(e) => return Err(e),
+    };
+    for p in entries {
         if p.is_dir() {
             skipped.push(Skipped { path: p, reason: SkipReason::NestedFolder });
+        } else if is_image_path(&p) && !p.is_file() {
+            // A named pipe called face.jpg would block the reader forever.
+            skipped.push(Skipped { path: p, reason: SkipReason::NotAFile });
         } else if is_image_path(&p) {
             images.push(p);
         } else {
@@ -58,7 +70,7 @@ impl IdentityFolder {
                 continue;
             }
             let images = images_in(&entry, &mut skipped)?;
-            if images.is_empty() {
+            if images.is_empty() && skipped.last().is_none_or(|s| s.path != entry) {
                 skipped.push(Skipped { path: entry, reason: SkipReason::NoImages });
                 continue;
             }
@@ -68,9 +80,25 @@ impl IdentityFolder {
             paths.extend(images);
         }
         if paths.is_empty() {
+            // Say where images were seen, if anywhere: the usual mistake is one level off.
+            let at_top = skipped.iter().filter(|s| s.reason == SkipReason::TopLevelFile && is_image_path(&s.path)).count();
+            let deeper = skipped.iter().filter(|s| s.reason == SkipReason::NestedFolder).count();
+            let seen = if at_top > 0 {
+                format!(
+                    " ({at_top} image{} directly in it: put each person's images in a sub-folder named after them)",
+                    if at_top == 1 { "" } else { "s" }
+                )
+            } else if deeper > 0 {
+                format!(
+                    " ({deeper} folder{} two levels down: point at the folder that holds the identity folders)",
+                    if deeper == 1 { "" } else { "s" }
+                )
+            } else {
+                String::new()
+            };
             return Err(Error::Data {
                 path: root.to_path_buf(),
-                reason: "no images found: expected ROOT/<identity>/<image> with one level of sub-folders".into(),
+                reason: format!("no images found: expected ROOT/<identity>/<image> with one level of sub-folders{seen}"),
             });
         }
         Ok(IdentityFolder { root: root.to_path_buf(), paths, identity, names, skipped })

@@ -9,6 +9,13 @@ use std::path::{Path, PathBuf};
 /// File extensions treated as images; anything else in an identity folder is reported.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "pgm", "ppm", "pnm", "webp"];
 
+/// Limits on what is decoded, so that a small file declaring a huge image (a 4.6 KB
+/// JPEG of 65 500 × 65 500) or a huge non-image named `.png` cannot exhaust memory.
+/// A face photo, even from a 100-megapixel camera, is well inside them.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+pub const MAX_SIDE: u32 = 20_000;
+pub const MAX_PIXELS: u64 = 120_000_000;
+
 /// How an image becomes a network input: `channels` × `size` × `size`, values in [0, 1].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImageSpec {
@@ -35,6 +42,14 @@ pub enum SkipReason {
     TopLevelFile,
     NestedFolder,
     NotAnImage,
+    /// A named pipe, socket or device with an image's name: reading it could block forever.
+    NotAFile,
+    /// Larger than the limits below: a file over [`MAX_FILE_BYTES`], or a header that
+    /// declares more than [`MAX_SIDE`] pixels a side or [`MAX_PIXELS`] in all.
+    TooLarge(String),
+    /// A JPEG that ends before its image data does (a cut-off download): decoders fill
+    /// the rest with grey and say nothing, which would embed a half face.
+    Truncated,
     /// An identity folder with no image files.
     NoImages,
     EmptyFile,
@@ -52,6 +67,9 @@ impl std::fmt::Display for SkipReason {
             SkipReason::TopLevelFile => f.write_str("top-level file ignored (identities are sub-folders)"),
             SkipReason::NestedFolder => f.write_str("nested folder ignored (only one level of sub-folders is read)"),
             SkipReason::NotAnImage => f.write_str("not an image file (by extension)"),
+            SkipReason::NotAFile => f.write_str("not a regular file (a pipe, socket or device)"),
+            SkipReason::TooLarge(why) => write!(f, "too large ({why})"),
+            SkipReason::Truncated => f.write_str("truncated JPEG (the file ends inside the image data)"),
             SkipReason::NoImages => f.write_str("identity folder without images"),
             SkipReason::EmptyFile => f.write_str("empty file (0 bytes)"),
             SkipReason::Unreadable(why) => f.write_str(why),

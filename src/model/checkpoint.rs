@@ -1,9 +1,10 @@
 //! A checkpoint is a folder: `model.bpk` (burn record), `config.json` (the exact
 //! `RunConfig` that built it) and `metrics.json` (per-epoch numbers).
 //!
-//! It is written whole into a temporary sibling folder and renamed into place, so an
-//! interrupted run never leaves a half-written model under the final name, and an older
-//! checkpoint of the same name survives until the new one is complete.
+//! It is written whole into a hidden sibling folder and put in place
+//! ([`crate::files::Staged`]), so an interrupted run never leaves a half-written model
+//! under the final name, an older checkpoint of the same name survives until the new
+//! one is complete, and one moved aside by a run killed mid-swap is restored.
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
@@ -12,7 +13,7 @@ use serde::Serialize;
 use super::FaceNet;
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
-use crate::files::write_json;
+use crate::files::{Staged, fault_point, recover_if_idle, write_json};
 
 pub const MODEL_FILE: &str = "model.bpk";
 pub const CONFIG_FILE: &str = "config.json";
@@ -70,38 +71,35 @@ pub struct CurvePoint {
     pub dbscan_ari: f64,
 }
 
+/// Saves a checkpoint to `dir` in one call: [`destination`] then [`write`].
 pub fn save<M: Serialize>(dir: &Path, model: &FaceNet, config: &RunConfig, metrics: &M) -> Result<()> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    let name = dir.file_name().ok_or_else(|| Error::Invalid(format!("bad checkpoint path {}", dir.display())))?;
-    let tmp = parent.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    model.clone().save_file(tmp.join(MODEL_FILE)).map_err(|e| Error::Checkpoint { path: tmp.join(MODEL_FILE), reason: e.to_string() })?;
-    write_json(&tmp.join(CONFIG_FILE), config)?;
-    write_json(&tmp.join(METRICS_FILE), metrics)?;
-    // Move the previous checkpoint aside only once the new one is complete.
-    let old = parent.join(format!(".{}.old-{}", name.to_string_lossy(), std::process::id()));
-    if dir.exists() {
-        std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
-    }
-    std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
+    write(destination(dir)?, model, config, metrics)
 }
 
-/// A checkpoint whose config has been read and validated, weights not yet loaded.
-/// Checks, before any training, that a checkpoint can be written to `dir`: its parent is
-/// (or can be made) a folder and `dir` itself is not a file. A run that trains for an hour
-/// and then fails at save loses the hour.
-pub fn check_destination(dir: &Path) -> Result<()> {
+/// Checks, before any training, that a checkpoint can be written to `dir` (its parent is
+/// or can be made a folder, `dir` is not a file) and locks it against a second run: a run
+/// that trains for an hour and then fails at save loses the hour.
+pub fn destination(dir: &Path) -> Result<Staged> {
+    if dir.file_name().is_none() {
+        return Err(Error::Checkpoint { path: dir.to_path_buf(), reason: "not a folder name".into() });
+    }
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)
         .map_err(|e| Error::Checkpoint { path: parent.to_path_buf(), reason: format!("cannot hold checkpoints ({e})") })?;
     if dir.exists() && !dir.is_dir() {
         return Err(Error::Checkpoint { path: dir.to_path_buf(), reason: "exists and is not a folder".into() });
     }
-    Ok(())
+    Staged::begin(dir)
+}
+
+/// Writes the weights, config and metrics into the staged folder and puts it in place.
+pub fn write<M: Serialize>(dest: Staged, model: &FaceNet, config: &RunConfig, metrics: &M) -> Result<()> {
+    let tmp = dest.dir();
+    model.clone().save_file(tmp.join(MODEL_FILE)).map_err(|e| Error::Checkpoint { path: tmp.join(MODEL_FILE), reason: e.to_string() })?;
+    fault_point("checkpoint-written-weights");
+    write_json(&tmp.join(CONFIG_FILE), config)?;
+    write_json(&tmp.join(METRICS_FILE), metrics)?;
+    dest.commit()
 }
 
 /// Writes `cal` into the checkpoint folder `dir`, replacing any earlier calibration whole
@@ -113,6 +111,7 @@ pub fn save_calibration(dir: &Path, cal: &Calibration) -> Result<()> {
     std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
 }
 
+/// A checkpoint whose config has been read and validated, weights not yet loaded.
 #[derive(Clone, Debug)]
 pub struct Checkpoint {
     /// The checkpoint folder.
@@ -131,6 +130,7 @@ impl Checkpoint {
         } else {
             (path.to_path_buf(), path.join(MODEL_FILE))
         };
+        recover_if_idle(&dir)?;
         if !dir.exists() {
             return Err(Error::Checkpoint { path: path.to_path_buf(), reason: "does not exist".into() });
         }
@@ -168,11 +168,20 @@ impl Checkpoint {
         if !path.is_file() {
             return Err(Error::Checkpoint { path: path.clone(), reason: "model file missing".into() });
         }
-        self.config
-            .model
-            .init(device)
-            .try_load_file(path)
-            .map_err(|e| Error::Checkpoint { path: path.clone(), reason: format!("weights do not match config.json: {e}") })
+        if path.extension().is_some_and(|e| e == "json") {
+            return Err(Error::Checkpoint {
+                path: path.clone(),
+                reason: format!("is a JSON file, not weights: pass the checkpoint folder (or its {MODEL_FILE})"),
+            });
+        }
+        self.config.model.init(device).try_load_file(path).map_err(|e| {
+            let reason = match e {
+                burn::store::RecordError::Validation(why) => format!("weights do not match config.json: {why}"),
+                // Unreadable before any weight is compared: the file itself is damaged.
+                burn::store::RecordError::Io(why) => format!("damaged or not a burn weight file ({why})"),
+            };
+            Error::Checkpoint { path: path.clone(), reason }
+        })
     }
 }
 
@@ -266,7 +275,9 @@ mod tests {
             save(&dir, &cfg.model.init(&dev), &cfg, &()).unwrap();
         }
         assert_eq!(load(&dir, &dev).unwrap().0.model.embedding_size, 16);
-        let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("ck")]);
+        // Only the checkpoint and its (empty, unlocked) lock file: no staging or old copy.
+        let mut names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, [".ck.lock", "ck"]);
     }
 }

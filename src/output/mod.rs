@@ -1,6 +1,11 @@
 //! What a run leaves on disk: the vectors (`embeddings.npy`), which file each row is
 //! (`index.csv`), every method's clusters (`clusters.csv`), the scores (`scores.json`),
 //! the t-SNE and UMAP charts ([`plot`]) and the printed summary ([`table`]).
+//!
+//! A run is written whole into a hidden staging folder beside its destination and then
+//! put in its place ([`crate::files::Staged`]): an earlier result survives any failure
+//! or kill of a rerun, two runs into one folder are refused (a lock), and no file of an
+//! earlier run is left beside new ones.
 pub mod plot;
 pub mod table;
 
@@ -12,7 +17,7 @@ use ndarray::{Array2, ArrayView2};
 use crate::embed::Embeddings;
 use crate::error::{Error, Result};
 use crate::evaluate::{self, EvalOptions, Evaluation, Scores};
-use crate::files::{Csv, csv_fields, read_npy, write_json, write_npy};
+use crate::files::{Csv, Staged, csv_fields, fault_point, read_npy, write_json, write_npy};
 use crate::project::{self, TsneParams, UmapParams};
 
 pub const EMBEDDINGS_FILE: &str = "embeddings.npy";
@@ -33,17 +38,92 @@ impl Charts {
     }
 }
 
-/// Evaluates `emb` and writes everything to `out_dir`: the one path that `infer`,
-/// `pixels` and `experiment` share. Returns the scores ([`table::table`] formats them).
-pub fn report(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOptions, charts: &Charts, out_dir: &Path) -> Result<Scores> {
-    let evaluation = evaluate::evaluate(emb, source, folder, opts)?;
-    write(emb, evaluation, charts, opts.params.seed, out_dir)
+/// The destination of one run, checked and locked before any work is done (a bad
+/// `--out` is refused before an hour of embedding, not after).
+pub struct OutDir(Staged);
+
+impl OutDir {
+    /// Refuses a destination that is a file, lies inside the input folder `input` (the
+    /// next run would embed its charts as faces) or holds files facemb did not write
+    /// (replacing the folder would delete them); then locks it.
+    pub fn begin(dir: &Path, input: &Path) -> Result<Self> {
+        let refuse = |reason: String| Err(Error::Output { path: dir.to_path_buf(), reason });
+        if dir.exists() && !dir.is_dir() {
+            return refuse("exists and is not a folder".into());
+        }
+        if let (Ok(input), Some(out)) = (input.canonicalize(), resolved(dir))
+            && out.starts_with(&input)
+        {
+            return refuse(format!("is inside the input folder {} (its charts would be read as faces next time)", input.display()));
+        }
+        if dir.is_dir() {
+            let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+            let ours = |name: &str| [EMBEDDINGS_FILE, INDEX_FILE, CLUSTERS_FILE, SCORES_FILE].contains(&name) || name.ends_with(".png");
+            if let Some(foreign) = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).find(|n| !n.to_str().is_some_and(ours)) {
+                return refuse(format!(
+                    "holds {} which facemb did not write; a run replaces its folder whole, so choose a new or empty --out",
+                    foreign.to_string_lossy()
+                ));
+            }
+        }
+        Ok(OutDir(Staged::begin(dir)?))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.target()
+    }
 }
 
-/// Writes the vectors, index, clusters, charts and scores of one evaluation to `out_dir`.
-pub fn write(emb: &Embeddings, evaluation: Evaluation, charts: &Charts, seed: u64, out_dir: &Path) -> Result<Scores> {
-    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+/// `base/<name>`, the default output folder of input folder `input` named `name`, unless
+/// it holds the run of another input folder of the same name (two `faces` folders): then
+/// `base/<name>-<hash of the input's full path>`, so that neither replaces the other.
+pub fn default_dir(base: &Path, name: &str, input: &Path) -> PathBuf {
+    let plain = base.join(name);
+    let earlier = std::fs::read_to_string(plain.join(SCORES_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("folder").and_then(|f| f.as_str()).map(PathBuf::from));
+    let here = input.canonicalize().unwrap_or_else(|_| input.to_path_buf());
+    match earlier {
+        Some(e) if e.canonicalize().unwrap_or_else(|_| e.clone()) != here => {
+            // FNV-1a: a stable hash (std's may change between Rust releases).
+            let hash = here.to_string_lossy().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+            base.join(format!("{name}-{:08x}", hash as u32))
+        }
+        _ => plain,
+    }
+}
+
+/// `p` with symbolic links and `..` resolved, for a path that may not exist yet: its
+/// nearest existing ancestor canonicalised, the rest appended.
+fn resolved(p: &Path) -> Option<PathBuf> {
+    let abs = std::path::absolute(p).ok()?;
+    let mut head = abs.as_path();
+    let mut tail = Vec::new();
+    loop {
+        if let Ok(c) = head.canonicalize() {
+            return Some(tail.iter().rev().fold(c, |acc: PathBuf, part| acc.join(part)));
+        }
+        tail.push(head.file_name()?.to_os_string());
+        head = head.parent()?;
+    }
+}
+
+/// Evaluates `emb` and writes everything to `out`: the one path that `infer`,
+/// `pixels` and `experiment` share. Returns the scores ([`table::table`] formats them).
+pub fn report(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOptions, charts: &Charts, out: OutDir) -> Result<Scores> {
+    let evaluation = evaluate::evaluate(emb, source, folder, opts)?;
+    write(emb, evaluation, charts, opts.params.seed, out)
+}
+
+/// Writes the vectors, index, clusters, charts and scores of one evaluation into the
+/// staging folder of `out`, then puts it in place; `scores.json` comes last, so a
+/// folder with it is a finished run.
+pub fn write(emb: &Embeddings, evaluation: Evaluation, charts: &Charts, seed: u64, out: OutDir) -> Result<Scores> {
+    let out_dir = out.0.dir().to_path_buf();
+    let out_dir = out_dir.as_path();
     write_npy(&out_dir.join(EMBEDDINGS_FILE), &emb.matrix)?;
+    fault_point("output-written-vectors");
 
     let mut index = Csv::new(["row", "path", "identity", "p_face"]);
     for (i, p) in emb.paths.iter().enumerate() {
@@ -62,8 +142,10 @@ pub fn write(emb: &Embeddings, evaluation: Evaluation, charts: &Charts, seed: u6
 
     let drawn = draw_charts(emb, evaluation.vectors(emb), &evaluation.scores.source, charts, seed, out_dir)?;
     let mut scores = evaluation.scores;
-    scores.charts = drawn;
+    // The charts' final paths: where they will be once the folder is in place.
+    scores.charts = drawn.iter().filter_map(|p| p.file_name()).map(|n| out.path().join(n)).collect();
     write_json(&out_dir.join(SCORES_FILE), &scores)?;
+    out.0.commit()?;
     Ok(scores)
 }
 
@@ -126,6 +208,7 @@ mod tests {
     #[test]
     fn a_run_folder_holds_vectors_index_clusters_scores_and_charts_that_read_back() {
         let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
         let (x, identity) = blobs(40, 8, 2, 1.0, 9);
         let emb = Embeddings {
             matrix: x.clone(),
@@ -136,20 +219,21 @@ mod tests {
             skipped: Vec::new(),
         };
         let charts = Charts { tsne: Some("t".into()), umap: None };
-        let s = report(&emb, "test", Path::new("f"), &EvalOptions::default(), &charts, tmp.path()).unwrap();
-        assert_eq!(s.charts, vec![tmp.path().join("t_8.png")]);
-        assert!(tmp.path().join("t_8.png").is_file() && !tmp.path().join("umap_8.png").exists());
-        let (back, labels) = read_embeddings(tmp.path()).unwrap();
+        let s =
+            report(&emb, "test", Path::new("f"), &EvalOptions::default(), &charts, OutDir::begin(&dir, Path::new("f")).unwrap()).unwrap();
+        assert_eq!(s.charts, vec![dir.as_path().join("t_8.png")]);
+        assert!(dir.as_path().join("t_8.png").is_file() && !dir.as_path().join("umap_8.png").exists());
+        let (back, labels) = read_embeddings(dir.as_path()).unwrap();
         assert_eq!(back, x);
         assert_eq!(labels, emb.identity, "identities read back through quoted paths and names");
-        let clusters = std::fs::read_to_string(tmp.path().join(CLUSTERS_FILE)).unwrap();
+        let clusters = std::fs::read_to_string(dir.as_path().join(CLUSTERS_FILE)).unwrap();
         assert!(clusters.starts_with("row,identity,dbscan,kmeans,chinese_whispers,average_linkage,finch\n0,ann,"), "{clusters}");
         assert_eq!(clusters.lines().count(), 41);
-        let json = std::fs::read_to_string(tmp.path().join(SCORES_FILE)).unwrap();
+        let json = std::fs::read_to_string(dir.as_path().join(SCORES_FILE)).unwrap();
         assert_eq!(json, serde_json::to_string_pretty(&s).unwrap() + "\n");
         // An index that does not match the vectors is an error naming the file.
-        std::fs::write(tmp.path().join(INDEX_FILE), "row,path,identity,p_face\n0,a.png,ann,\n").unwrap();
-        let e = read_embeddings(tmp.path()).unwrap_err().to_string();
+        std::fs::write(dir.as_path().join(INDEX_FILE), "row,path,identity,p_face\n0,a.png,ann,\n").unwrap();
+        let e = read_embeddings(dir.as_path()).unwrap_err().to_string();
         assert!(e.contains(INDEX_FILE) && e.contains("1 rows"), "{e}");
     }
 }

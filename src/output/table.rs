@@ -3,18 +3,27 @@ use std::fmt::Write as _;
 
 use crate::evaluate::Scores;
 
+/// "1 image", "2 images", "1 identity", "3 identities".
+pub fn count(n: usize, noun: &str) -> String {
+    match (n, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
 pub fn table(s: &Scores) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} on {}: {} images, {} identities, E = {}{}{}",
+        "{} on {}: {}, {}, E = {}{}{}",
         s.source,
         s.folder.display(),
-        s.images,
-        s.identities,
+        count(s.images, "image"),
+        count(s.identities, "identity"),
         s.dim,
         if s.normalized { ", L2-normalised" } else { "" },
-        if s.skipped_files > 0 { format!(", {} files skipped", s.skipped_files) } else { String::new() }
+        if s.skipped_files > 0 { format!(", {} skipped", count(s.skipped_files, "file")) } else { String::new() }
     );
     let _ = writeln!(
         out,
@@ -71,8 +80,9 @@ mod tests {
         };
         let t = table(&s);
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines[0], "pixels 8x8 on f: 10 images, 2 identities, E = 64, L2-normalised, 1 files skipped");
+        assert_eq!(lines[0], "pixels 8x8 on f: 10 images, 2 identities, E = 64, L2-normalised, 1 file skipped");
         assert!(lines[2].starts_with("kmeans") && lines[2].contains(" 0.500  0.250  1.000          -  k = 2 (given)"), "{}", lines[2]);
         assert_eq!(lines[3], "leave-one-out 1-NN identity accuracy: 0.900");
+        assert_eq!([count(1, "identity"), count(3, "identity"), count(0, "image")], ["1 identity", "3 identities", "0 images"]);
     }
 }

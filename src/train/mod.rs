@@ -95,7 +95,7 @@ pub fn validate(model: &FaceNet, set: &FaceSet, idx: &[usize], device: &Device) 
 pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root: &Path, progress: bool) -> Result<TrainOutcome> {
     let t = &cfg.training;
     let started = Instant::now();
-    checkpoint::check_destination(&checkpoint_root.join(&cfg.name))?;
+    let destination = checkpoint::destination(&checkpoint_root.join(&cfg.name))?;
     let mut set = FaceSet::load(&cfg.data, cfg.image_spec())?;
     if t.max_per_class > 0 {
         set = set.limit_per_class(t.max_per_class);
@@ -288,7 +288,7 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
     };
     let model = model.net.valid();
     let dir = checkpoint_root.join(&cfg.name);
-    checkpoint::save(&dir, &model, cfg, &metrics)?;
+    checkpoint::write(destination, &model, cfg, &metrics)?;
     say(format!("checkpoint written to {} ({:.1} s in all)", dir.display(), metrics.total_seconds));
     Ok(TrainOutcome { checkpoint: dir, metrics, model })
 }

@@ -1,0 +1,330 @@
+//! The fault suite (issue 15): each case runs the binary on a small generated bad input or
+//! kills it at a chosen point (`FACEMB_FAULT`, a SIGKILL between two writes) and checks
+//! the exit code, the one-line message, and that earlier outputs and checkpoints are
+//! byte-identical afterwards.
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use super::{att_subset, facemb, repo, text};
+
+/// Every file under `dir` (relative path → bytes): "byte-identical" compares these.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Asserts that two snapshots hold the same files with the same bytes, naming the
+/// files that differ (not printing their bytes).
+fn assert_same(got: &BTreeMap<PathBuf, Vec<u8>>, want: &BTreeMap<PathBuf, Vec<u8>>, when: &str) {
+    let names = |m: &BTreeMap<PathBuf, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(got), names(want), "{when}: other files");
+    let changed: Vec<_> = want.iter().filter(|(k, v)| got[*k] != **v).map(|(k, _)| k).collect();
+    assert!(changed.is_empty(), "{when}: changed {changed:?}");
+}
+
+fn facemb_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_facemb"));
+    c.args(args).current_dir(cwd);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("facemb runs")
+}
+
+/// Runs facemb, killing it (and failing the test) if it takes longer than `limit`.
+fn facemb_within(args: &[&str], cwd: &Path, limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facemb"))
+        .args(args)
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("facemb {args:?} still running after {limit:?}: it hangs");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn killed(o: &Output) -> bool {
+    o.status.signal() == Some(9)
+}
+
+fn pixels(input: &Path, out: &Path, cwd: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["pixels", "-id", input.to_str().unwrap(), "-is", "8", "--out", out.to_str().unwrap(), "--quiet"];
+    args.extend_from_slice(extra);
+    facemb_env(&args, cwd, &[])
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The one `error: ` line of a failed run.
+fn error_line(o: &Output) -> String {
+    let e = stderr(o);
+    let lines: Vec<&str> = e.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(lines.len(), 1, "one error line expected: {e}");
+    assert!(!e.contains("panicked"), "{e}");
+    lines[0].to_string()
+}
+
+#[test]
+fn a_killed_or_failed_rerun_leaves_the_earlier_outputs_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (a, b) = (att_subset(&t.join("a"), 2), att_subset(&t.join("b"), 3));
+    let out = t.join("out");
+    let o = pixels(&a, &out, t, &["--no-charts"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let before = snapshot(&out);
+    assert!(before.contains_key(Path::new("scores.json")) && before.len() == 4, "{:?}", before.keys());
+
+    // Killed after the first file, after all files, and between moving the old folder
+    // aside and moving the new one in.
+    for point in ["output-written-vectors", "before-swap", "mid-swap"] {
+        let o = facemb_env(
+            &["pixels", "-id", b.to_str().unwrap(), "-is", "8", "--out", out.to_str().unwrap(), "--quiet"],
+            t,
+            &[("FACEMB_FAULT", point)],
+        );
+        assert!(killed(&o), "{point}: {}", text(&o));
+        if point == "mid-swap" {
+            // The old folder waits aside; the next run that takes the folder puts it back,
+            // even one that then fails (this one finds no images).
+            assert!(!out.exists());
+            std::fs::create_dir(t.join("empty")).unwrap();
+            let o = pixels(&t.join("empty"), &out, t, &[]);
+            assert!(!o.status.success() && stderr(&o).contains("restored"), "{}", text(&o));
+        }
+        assert_same(&snapshot(&out), &before, &format!("after a kill at {point}"));
+    }
+    // Nothing of the killed runs is left beside the folder (the lock file stays, empty).
+    let mut left: Vec<String> = std::fs::read_dir(t).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, [".out.lock", "a", "b", "empty", "out"]);
+
+    // A finished rerun replaces the folder whole: no chart of an earlier run stays beside
+    // the new vectors.
+    let o = pixels(&b, &out, t, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(snapshot(&out).keys().any(|k| k.extension().is_some_and(|e| e == "png")));
+    let o = pixels(&a, &out, t, &["--no-charts"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let again = snapshot(&out);
+    assert_eq!(again.keys().collect::<Vec<_>>(), before.keys().collect::<Vec<_>>(), "no stale chart");
+    assert_eq!(again[Path::new("embeddings.npy")], before[Path::new("embeddings.npy")]);
+}
+
+#[test]
+fn a_second_run_into_a_folder_being_written_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let a = att_subset(t, 2);
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(t.join(".out.lock")).unwrap();
+    lock.lock().unwrap();
+    let o = pixels(&a, &t.join("out"), t, &[]);
+    let e = error_line(&o);
+    assert!(!o.status.success() && e.contains("another facemb run is writing it"), "{e}");
+    assert!(!t.join("out").exists());
+    drop(lock);
+    assert!(pixels(&a, &t.join("out"), t, &["--no-charts"]).status.success());
+}
+
+#[test]
+fn output_folders_never_hold_foreign_files_or_sit_inside_the_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let a = att_subset(t, 2);
+    // A folder of the user's own files is not replaced.
+    std::fs::create_dir(t.join("mine")).unwrap();
+    std::fs::write(t.join("mine/thesis.tex"), "precious").unwrap();
+    let o = pixels(&a, &t.join("mine"), t, &[]);
+    let e = error_line(&o);
+    assert!(e.contains("mine") && e.contains("thesis.tex"), "{e}");
+    assert_eq!(std::fs::read_to_string(t.join("mine/thesis.tex")).unwrap(), "precious");
+    // Inside the input, the next run would embed the charts as faces.
+    let o = pixels(&a, &a.join("s01/out"), t, &[]);
+    assert!(error_line(&o).contains("inside the input folder"), "{}", text(&o));
+    assert!(!a.join("s01/out").exists());
+    // A chart name is a name, not a path.
+    let o = pixels(&a, &t.join("o"), t, &["-os", "../../x"]);
+    assert!(error_line(&o).contains("not a path"));
+    // Two input folders with one name get two default output folders.
+    let (x, y) = (att_subset(&t.join("x"), 2), att_subset(&t.join("y"), 3));
+    for input in [&x, &y] {
+        let o = facemb(&["pixels", "-id", input.to_str().unwrap(), "-is", "8", "--no-charts", "--quiet"], t);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let mut dirs: Vec<String> =
+        std::fs::read_dir(t.join("results/pixels-8")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    dirs.retain(|d| !d.starts_with('.'));
+    dirs.sort();
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    assert!(dirs[0] == "att_small" && dirs[1].starts_with("att_small-"), "{dirs:?}");
+}
+
+#[test]
+fn a_checkpoint_survives_a_kill_at_every_window_of_its_replacement() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::os::unix::fs::symlink(repo().join("datasets"), t.join("datasets")).unwrap();
+    let cfg = repo().join("configs/default.toml");
+    let train = |env: &[(&str, &str)], extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--max-per-class",
+            "16",
+            "-e",
+            "8",
+            "--name",
+            "ck",
+            "--out",
+            "cks",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        facemb_env(&args, t, env)
+    };
+    let o = train(&[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ck = t.join("cks/ck");
+    let before = snapshot(&ck);
+    for point in ["checkpoint-written-weights", "before-swap", "mid-swap"] {
+        let o = train(&[("FACEMB_FAULT", point)], &["--seed", "5"]);
+        assert!(killed(&o), "{point}: {}", text(&o));
+        if point == "mid-swap" {
+            assert!(!ck.exists());
+            // Opening the checkpoint by name puts the moved-aside copy back.
+            let o = facemb(&["calibrate", "-m", "cks/ck"], t);
+            assert!(stderr(&o).contains("restored"), "{}", text(&o));
+        }
+        assert_same(&snapshot(&ck), &before, &format!("after a kill at {point}"));
+    }
+    // Hyper-parameters that would diverge are refused before training, checkpoint intact.
+    for lr in ["inf", "1e6", "-1", "nan"] {
+        let o = train(&[], &["--learning-rate", lr]);
+        let e = error_line(&o);
+        assert!(e.contains("learning_rate"), "{lr}: {e}");
+        assert_same(&snapshot(&ck), &before, &format!("after --learning-rate {lr}"));
+    }
+    // A bad destination is refused before the first epoch.
+    for (name, out) in [(".", "cks"), ("..", "cks"), ("x", "cks/ck/model.bpk")] {
+        let o = facemb(&["train", "--config", cfg.to_str().unwrap(), "--name", name, "--out", out], t);
+        let e = error_line(&o);
+        assert!(!stderr(&o).contains("epoch"), "{name} {out}: trained before failing: {e}");
+    }
+    assert_same(&snapshot(&ck), &before, "after bad destinations");
+}
+
+/// A JPEG of one AT&T face, encoded here.
+fn face_jpeg() -> Vec<u8> {
+    let img = image::open(repo().join("datasets/att_faces/s01/01.png")).unwrap();
+    let mut bytes = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg).unwrap();
+    bytes
+}
+
+#[test]
+fn bad_image_files_are_skipped_with_their_reason_without_hanging_or_exhausting_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let a = att_subset(t, 2);
+    let person = a.join("s01");
+    let jpeg = face_jpeg();
+    std::fs::write(person.join("whole.jpg"), &jpeg).unwrap();
+    // Cut at 75 %: the header survives, the image data does not.
+    std::fs::write(person.join("cut.jpg"), &jpeg[..jpeg.len() * 3 / 4]).unwrap();
+    // A 5 KB file declaring 65 500 × 65 500 pixels (the frame header's size fields).
+    let mut huge = jpeg.clone();
+    let sof = huge.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    huge[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xDC, 0xFF, 0xDC]);
+    std::fs::write(person.join("huge.jpg"), &huge).unwrap();
+    // 2 GiB named .png (sparse: no disk used), and 1 MiB of zeros named .png.
+    std::fs::File::create(person.join("big.png")).unwrap().set_len(2 << 30).unwrap();
+    std::fs::File::create(person.join("zeros.png")).unwrap().set_len(1 << 20).unwrap();
+    // A named pipe called face.jpg: nobody will ever write to it.
+    assert!(Command::new("mkfifo").arg(person.join("pipe.jpg")).status().unwrap().success());
+
+    let o = facemb_within(
+        &["pixels", "-id", a.to_str().unwrap(), "-is", "8", "--no-charts", "--out", t.join("o").to_str().unwrap()],
+        t,
+        Duration::from_secs(60),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let e = stderr(&o);
+    let warned = |file: &str, why: &str| e.lines().any(|l| l.starts_with("warning: ") && l.contains(file) && l.contains(why));
+    assert!(warned("cut.jpg", "truncated JPEG"), "{e}");
+    assert!(warned("huge.jpg", "too large (65500 × 65500 pixels"), "{e}");
+    assert!(warned("big.png", "too large (2048 MiB"), "{e}");
+    assert!(warned("zeros.png", "first bytes are not those of an image format"), "{e}");
+    assert!(warned("pipe.jpg", "not a regular file"), "{e}");
+    let scores: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(t.join("o/scores.json")).unwrap()).unwrap();
+    assert_eq!((scores["images"].as_u64(), scores["skipped_files"].as_u64()), (Some(21), Some(5)), "whole.jpg is used");
+}
+
+#[test]
+fn misleading_inputs_get_messages_that_name_the_real_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let pin = repo().join("tests/fixtures/pin");
+    let att = repo().join("datasets/att_faces");
+    let infer = |model: &Path, extra: &[&str]| {
+        let mut args = vec!["infer", "-id", att.to_str().unwrap(), "-m", model.to_str().unwrap(), "--no-charts", "--quiet"];
+        args.extend_from_slice(extra);
+        facemb(&args, t)
+    };
+    // Damaged weights are not "weights that do not match the config".
+    let good = std::fs::read(pin.join("model.bpk")).unwrap();
+    for (what, bytes) in [("truncated", good[..good.len() / 3].to_vec()), ("garbage", vec![7u8; 5000]), ("empty", Vec::new())] {
+        let ck = t.join(what);
+        std::fs::create_dir(&ck).unwrap();
+        std::fs::copy(pin.join("config.json"), ck.join("config.json")).unwrap();
+        std::fs::write(ck.join("model.bpk"), bytes).unwrap();
+        let e = error_line(&infer(&ck, &[]));
+        assert!(e.contains("model.bpk") && e.contains("damaged") && !e.contains("do not match"), "{what}: {e}");
+    }
+    let e = error_line(&infer(&pin.join("config.json"), &[]));
+    assert!(e.contains("config.json") && e.contains("not weights"), "{e}");
+    // k beyond the images is said as such.
+    let o = infer(&pin, &["--k", "100000", "--methods", "kmeans", "--out", t.join("k").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("k = 400 (--k 100000 is more than the 400 images)"), "{}", text(&o));
+    // Images one level off: the message says where they are.
+    let flat = t.join("flat");
+    std::fs::create_dir(&flat).unwrap();
+    std::fs::copy(att.join("s01/01.png"), flat.join("a.png")).unwrap();
+    let e = error_line(&facemb(&["pixels", "-id", flat.to_str().unwrap()], t));
+    assert!(e.contains("1 image directly in it"), "{e}");
+    let deep = t.join("deep/group/person");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::copy(att.join("s01/01.png"), deep.join("a.png")).unwrap();
+    let e = error_line(&facemb(&["pixels", "-id", t.join("deep").to_str().unwrap()], t));
+    assert!(e.contains("1 folder two levels down"), "{e}");
+    // A typo in a config section names the unknown key.
+    std::fs::write(t.join("typo.toml"), "name = \"x\"\ndata = \"d\"\n[model]\nembeding_size = 8\n").unwrap();
+    let e = error_line(&facemb(&["train", "--config", "typo.toml"], t));
+    assert!(e.contains("typo.toml") && e.contains("embeding_size"), "{e}");
+}
