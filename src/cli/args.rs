@@ -167,6 +167,10 @@ pub struct TrainArgs {
     /// Folder that holds checkpoints
     #[arg(long, default_value = "checkpoints")]
     pub out: PathBuf,
+    /// Replace a checkpoint of the same name even when this run validates worse (without
+    /// it, a worse run is written beside it as <name>.new)
+    #[arg(long)]
+    pub overwrite: bool,
     #[command(flatten)]
     pub run: RunArgs,
 }

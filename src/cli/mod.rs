@@ -68,7 +68,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
 fn train(a: TrainArgs) -> Result<()> {
     let cfg = a.config()?;
     let device = backend::device(a.run.backend)?;
-    let out = train::train(&cfg, a.run.backend, &device, &a.out, !a.run.quiet)?;
+    let replace = if a.overwrite { train::Replace::Always } else { train::Replace::IfNotWorse };
+    let out = train::train(&cfg, a.run.backend, &device, &a.out, replace, !a.run.quiet)?;
     if let Some(acc) = out.metrics.final_val_accuracy() {
         println!("validation accuracy {acc:.4}; checkpoint {}", out.checkpoint.display());
     }

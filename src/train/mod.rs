@@ -90,9 +90,34 @@ pub fn validate(model: &FaceNet, set: &FaceSet, idx: &[usize], device: &Device) 
     Ok((loss / n, correct as f64 / n))
 }
 
+/// What to do when a checkpoint of the same name exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replace {
+    /// Replace it only when the new run's validation accuracy is at least its own; a
+    /// worse run is written beside it as `<name>.new` (a finished checkpoint is not lost
+    /// to an unlucky rerun).
+    IfNotWorse,
+    Always,
+}
+
+/// Where a new run goes when the existing checkpoint at `dir` validated better, or None
+/// when the new one may replace it.
+fn kept_existing(dir: &Path, new_accuracy: Option<f64>) -> Option<(PathBuf, f64)> {
+    let old = checkpoint::Checkpoint::open(dir).ok()?.metrics::<TrainMetrics>().ok()?.final_val_accuracy()?;
+    let beside = dir.with_file_name(format!("{}.new", dir.file_name()?.to_string_lossy()));
+    (new_accuracy? < old).then_some((beside, old))
+}
+
 /// Trains `cfg` (validated: [`RunConfig::load`] does it once) on `device` and writes the checkpoint to `checkpoint_root/<cfg.name>`.
 /// `progress` shows bars and one line per epoch; without it the run is silent.
-pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root: &Path, progress: bool) -> Result<TrainOutcome> {
+pub fn train(
+    cfg: &RunConfig,
+    backend: Backend,
+    device: &Device,
+    checkpoint_root: &Path,
+    replace: Replace,
+    progress: bool,
+) -> Result<TrainOutcome> {
     let t = &cfg.training;
     let started = Instant::now();
     let destination = checkpoint::destination(&checkpoint_root.join(&cfg.name))?;
@@ -287,8 +312,21 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
         held_out,
     };
     let model = model.net.valid();
-    let dir = checkpoint_root.join(&cfg.name);
-    checkpoint::write(destination, &model, cfg, &metrics)?;
+    let mut dir = checkpoint_root.join(&cfg.name);
+    match kept_existing(&dir, metrics.final_val_accuracy()).filter(|_| replace == Replace::IfNotWorse) {
+        Some((beside, old)) => {
+            drop(destination);
+            eprintln!(
+                "warning: kept {} (validation accuracy {old:.4}, above this run's {:.4}); this run is in {} (--overwrite replaces)",
+                dir.display(),
+                metrics.final_val_accuracy().unwrap_or(f64::NAN),
+                beside.display()
+            );
+            checkpoint::save(&beside, &model, cfg, &metrics)?;
+            dir = beside;
+        }
+        None => checkpoint::write(destination, &model, cfg, &metrics)?,
+    }
     say(format!("checkpoint written to {} ({:.1} s in all)", dir.display(), metrics.total_seconds));
     Ok(TrainOutcome { checkpoint: dir, metrics, model })
 }
@@ -335,7 +373,7 @@ mod tests {
         for backend in [Backend::Flex, Backend::Ndarray] {
             let dev = device(backend).unwrap();
             let root = tmp.path().join(backend.to_string());
-            let out = train(&tiny_config(12), backend, &dev, &root, false).unwrap();
+            let out = train(&tiny_config(12), backend, &dev, &root, Replace::Always, false).unwrap();
             assert_eq!(out.metrics.epochs.len(), 1);
             assert_eq!(out.metrics.train_images + out.metrics.val_images, 96);
             assert!(out.metrics.epochs[0].train_loss.is_finite());
@@ -376,7 +414,7 @@ mod tests {
             holdout: 0,
         });
         let dev = device(Backend::Flex).unwrap();
-        let out = train(&cfg, Backend::Flex, &dev, tmp.path(), false).unwrap();
+        let out = train(&cfg, Backend::Flex, &dev, tmp.path(), Replace::Always, false).unwrap();
         let losses: Vec<f64> = out.metrics.epochs.iter().map(|e| e.identity_loss.expect("identity loss")).collect();
         assert!(losses.iter().all(|l| l.is_finite()) && losses[1] < losses[0], "{losses:?}");
         // An epoch is one pass over the 3 179 identity images (25 batches of 128), the
@@ -392,14 +430,14 @@ mod tests {
     fn a_run_whose_loss_turns_non_finite_stops_and_keeps_the_old_checkpoint() {
         let tmp = tempfile::tempdir().unwrap();
         let dev = device(Backend::Flex).unwrap();
-        let good = train(&tiny_config(12), Backend::Flex, &dev, tmp.path(), false).unwrap();
+        let good = train(&tiny_config(12), Backend::Flex, &dev, tmp.path(), Replace::Always, false).unwrap();
         let before = std::fs::read(good.checkpoint.join(checkpoint::MODEL_FILE)).unwrap();
         // An identity weight at the edge of f32 overflows the summed loss: the gradients,
         // then the weights, become NaN.
         let mut cfg = tiny_config(12);
         cfg.identity = Some(crate::config::IdentityConfig { weight: 1e38, ..RunConfig::default().identity.unwrap() });
         cfg.identity.as_mut().unwrap().data = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/lfw_train_identities");
-        let e = train(&cfg, Backend::Flex, &dev, tmp.path(), false).err().expect("diverges");
+        let e = train(&cfg, Backend::Flex, &dev, tmp.path(), Replace::Always, false).err().expect("diverges");
         assert!(matches!(e, Error::Diverged { epoch: 1, .. }), "{e}");
         assert!(e.to_string().contains("no checkpoint written"), "{e}");
         assert_eq!(std::fs::read(good.checkpoint.join(checkpoint::MODEL_FILE)).unwrap(), before, "the good checkpoint is untouched");
@@ -415,12 +453,12 @@ mod tests {
         let cfg_model = tiny_config(12).model;
         let cpu = device(Backend::Flex).unwrap();
         let gpu = device(Backend::Wgpu).expect("a GPU adapter");
-        let out = train(&tiny_config(12), Backend::Flex, &cpu, tmp.path(), false).unwrap();
+        let out = train(&tiny_config(12), Backend::Flex, &cpu, tmp.path(), Replace::Always, false).unwrap();
         let on_cpu = embed_folder(&out.model, &cfg_model, Readout::default(), &folder, &cpu, 64, false).unwrap();
         let (_, m) = checkpoint::load(&out.checkpoint, &gpu).unwrap();
         let on_gpu = embed_folder(&m, &cfg_model, Readout::default(), &folder, &gpu, 64, false).unwrap();
         assert!(max_abs_diff(&on_cpu.matrix, &on_gpu.matrix) < 1e-3, "flex and wgpu disagree");
-        let g = train(&tiny_config(12), Backend::Wgpu, &gpu, &tmp.path().join("g"), false).unwrap();
+        let g = train(&tiny_config(12), Backend::Wgpu, &gpu, &tmp.path().join("g"), Replace::Always, false).unwrap();
         assert!(g.metrics.epochs[0].train_loss.is_finite());
         let (_, back) = checkpoint::load(&g.checkpoint, &cpu).unwrap();
         let a = embed_folder(&g.model, &cfg_model, Readout::default(), &folder, &gpu, 64, false).unwrap();

@@ -231,6 +231,22 @@ fn a_checkpoint_survives_a_kill_at_every_window_of_its_replacement() {
         assert!(e.contains("learning_rate"), "{lr}: {e}");
         assert_same(&snapshot(&ck), &before, &format!("after --learning-rate {lr}"));
     }
+    // A rerun that validates worse does not replace the finished checkpoint: it lands
+    // beside it (this one's metrics are doctored to claim an accuracy no run can reach).
+    let metrics = ck.join("metrics.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&before[Path::new("metrics.json")]).unwrap();
+    let last = m["epochs"].as_array().unwrap().len() - 1;
+    m["epochs"][last]["val_accuracy"] = serde_json::json!(1.5);
+    std::fs::write(&metrics, serde_json::to_string(&m).unwrap()).unwrap();
+    let doctored = snapshot(&ck);
+    let o = train(&[], &["--seed", "6"]);
+    assert!(o.status.success() && stderr(&o).contains("warning: kept"), "{}", text(&o));
+    assert_same(&snapshot(&ck), &doctored, "after a worse rerun");
+    assert!(t.join("cks/ck.new/model.bpk").is_file());
+    let o = train(&[], &["--seed", "6", "--overwrite"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_ne!(snapshot(&ck), doctored, "--overwrite replaces");
+    let before = snapshot(&ck);
     // A bad destination is refused before the first epoch.
     for (name, out) in [(".", "cks"), ("..", "cks"), ("x", "cks/ck/model.bpk")] {
         let o = facemb(&["train", "--config", cfg.to_str().unwrap(), "--name", name, "--out", out], t);
