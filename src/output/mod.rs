@@ -125,6 +125,10 @@ pub fn write(emb: &Embeddings, evaluation: Evaluation, charts: &Charts, seed: u6
     write_npy(&out_dir.join(EMBEDDINGS_FILE), &emb.matrix)?;
     fault_point("output-written-vectors");
 
+    let lossy = emb.paths.iter().filter(|p| p.to_str().is_none()).count();
+    if lossy > 0 {
+        eprintln!("warning: not valid UTF-8: {}; {INDEX_FILE} holds U+FFFD in place of the bad bytes", table::count(lossy, "file path"));
+    }
     let mut index = Csv::new(["row", "path", "identity", "p_face"]);
     for (i, p) in emb.paths.iter().enumerate() {
         let pf = emb.p_face.as_ref().map_or(String::new(), |v| format!("{:.6}", v[i]));

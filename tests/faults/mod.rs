@@ -282,6 +282,9 @@ fn bad_image_files_are_skipped_with_their_reason_without_hanging_or_exhausting_m
     // 2 GiB named .png (sparse: no disk used), and 1 MiB of zeros named .png.
     std::fs::File::create(person.join("big.png")).unwrap().set_len(2 << 30).unwrap();
     std::fs::File::create(person.join("zeros.png")).unwrap().set_len(1 << 20).unwrap();
+    // A Latin-1 file name (not UTF-8): used, and index.csv's lossy copy of it is said.
+    use std::os::unix::ffi::OsStrExt;
+    std::fs::copy(repo().join("datasets/att_faces/s01/02.png"), person.join(std::ffi::OsStr::from_bytes(b"caf\xe9.png"))).unwrap();
     // A named pipe called face.jpg: nobody will ever write to it.
     assert!(Command::new("mkfifo").arg(person.join("pipe.jpg")).status().unwrap().success());
 
@@ -298,8 +301,9 @@ fn bad_image_files_are_skipped_with_their_reason_without_hanging_or_exhausting_m
     assert!(warned("big.png", "too large (2048 MiB"), "{e}");
     assert!(warned("zeros.png", "first bytes are not those of an image format"), "{e}");
     assert!(warned("pipe.jpg", "not a regular file"), "{e}");
+    assert!(e.contains("warning: not valid UTF-8: 1 file path;"), "{e}");
     let scores: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(t.join("o/scores.json")).unwrap()).unwrap();
-    assert_eq!((scores["images"].as_u64(), scores["skipped_files"].as_u64()), (Some(21), Some(5)), "whole.jpg is used");
+    assert_eq!((scores["images"].as_u64(), scores["skipped_files"].as_u64()), (Some(22), Some(5)), "whole.jpg and café.png are used");
 }
 
 #[test]
