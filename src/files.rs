@@ -131,6 +131,8 @@ fn leftovers(target: &Path, tag: &str) -> Vec<PathBuf> {
 /// and a failure or kill before [`Staged::commit`] leaves the old one as it was. Holds the
 /// target's [`Lock`] from creation to commit.
 pub struct Staged {
+    /// What is staged ("output", "checkpoint", "resume"): the prefix of its fault points.
+    what: &'static str,
     target: PathBuf,
     dir: PathBuf,
     _lock: Lock,
@@ -139,13 +141,13 @@ pub struct Staged {
 impl Staged {
     /// Locks `target`, repairs what an interrupted earlier replacement left (see
     /// [`recover`]) and creates an empty staging folder beside it.
-    pub fn begin(target: &Path) -> Result<Self> {
+    pub fn begin(what: &'static str, target: &Path) -> Result<Self> {
         let lock = Lock::acquire(target)?;
         recover(target)?;
         let dir = sibling(target, "tmp", std::process::id());
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(Staged { target: target.to_path_buf(), dir, _lock: lock })
+        Ok(Staged { what, target: target.to_path_buf(), dir, _lock: lock })
     }
 
     /// Where to write the new folder's files.
@@ -162,13 +164,13 @@ impl Staged {
     /// folder under `.name.old-PID`, which the next [`Staged::begin`] or [`recover`]
     /// puts back.
     pub fn commit(self) -> Result<()> {
-        fault_point("before-swap");
+        fault_point(&format!("{}:before-swap", self.what));
         let old = sibling(&self.target, "old", std::process::id());
         let had_old = self.target.exists();
         if had_old {
             std::fs::rename(&self.target, &old).map_err(|e| Error::io(&self.target, e))?;
         }
-        fault_point("mid-swap");
+        fault_point(&format!("{}:mid-swap", self.what));
         if let Err(e) = std::fs::rename(&self.dir, &self.target) {
             if had_old {
                 let _ = std::fs::rename(&old, &self.target);

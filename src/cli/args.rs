@@ -171,6 +171,10 @@ pub struct TrainArgs {
     /// it, a worse run is written beside it as <name>.new)
     #[arg(long)]
     pub overwrite: bool,
+    /// Continue an interrupted run of this name and config from its last finished epoch
+    /// (weights, optimiser state and data order are saved after every epoch)
+    #[arg(long)]
+    pub resume: bool,
     #[command(flatten)]
     pub run: RunArgs,
 }

@@ -69,7 +69,8 @@ fn train(a: TrainArgs) -> Result<()> {
     let cfg = a.config()?;
     let device = backend::device(a.run.backend)?;
     let replace = if a.overwrite { train::Replace::Always } else { train::Replace::IfNotWorse };
-    let out = train::train(&cfg, a.run.backend, &device, &a.out, replace, !a.run.quiet)?;
+    let opts = train::Options { replace, resume: a.resume, progress: !a.run.quiet };
+    let out = train::train(&cfg, a.run.backend, &device, &a.out, opts)?;
     if let Some(acc) = out.metrics.final_val_accuracy() {
         println!("validation accuracy {acc:.4}; checkpoint {}", out.checkpoint.display());
     }

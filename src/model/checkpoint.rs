@@ -89,14 +89,14 @@ pub fn destination(dir: &Path) -> Result<Staged> {
     if dir.exists() && !dir.is_dir() {
         return Err(Error::Checkpoint { path: dir.to_path_buf(), reason: "exists and is not a folder".into() });
     }
-    Staged::begin(dir)
+    Staged::begin("checkpoint", dir)
 }
 
 /// Writes the weights, config and metrics into the staged folder and puts it in place.
 pub fn write<M: Serialize>(dest: Staged, model: &FaceNet, config: &RunConfig, metrics: &M) -> Result<()> {
     let tmp = dest.dir();
     model.clone().save_file(tmp.join(MODEL_FILE)).map_err(|e| Error::Checkpoint { path: tmp.join(MODEL_FILE), reason: e.to_string() })?;
-    fault_point("checkpoint-written-weights");
+    fault_point("checkpoint:written-weights");
     write_json(&tmp.join(CONFIG_FILE), config)?;
     write_json(&tmp.join(METRICS_FILE), metrics)?;
     dest.commit()

@@ -66,7 +66,7 @@ impl OutDir {
                 ));
             }
         }
-        Ok(OutDir(Staged::begin(dir)?))
+        Ok(OutDir(Staged::begin("output", dir)?))
     }
 
     pub fn path(&self) -> &Path {
@@ -123,7 +123,7 @@ pub fn write(emb: &Embeddings, evaluation: Evaluation, charts: &Charts, seed: u6
     let out_dir = out.0.dir().to_path_buf();
     let out_dir = out_dir.as_path();
     write_npy(&out_dir.join(EMBEDDINGS_FILE), &emb.matrix)?;
-    fault_point("output-written-vectors");
+    fault_point("output:written-vectors");
 
     let lossy = emb.paths.iter().filter(|p| p.to_str().is_none()).count();
     if lossy > 0 {

@@ -21,6 +21,19 @@ impl FaceStep {
         FaceStep { optim: AdamConfig::new().init(), bce: BinaryCrossEntropyLossConfig::new().with_logits(true).init(device) }
     }
 
+    /// The optimiser's state (Adam's moments per parameter), for `train --resume`.
+    pub fn save_state(&self, path: &std::path::Path) -> crate::error::Result<()> {
+        self.optim.save(path).map_err(|e| crate::error::Error::Checkpoint { path: path.to_path_buf(), reason: e.to_string() })
+    }
+
+    pub fn load_state(&mut self, path: &std::path::Path) -> crate::error::Result<()> {
+        let optim = std::mem::replace(&mut self.optim, AdamConfig::new().init());
+        self.optim = optim
+            .load(path)
+            .map_err(|e| crate::error::Error::Checkpoint { path: path.to_path_buf(), reason: format!("optimiser state: {e}") })?;
+        Ok(())
+    }
+
     /// `forward(&model)` gives the face logits of the batch (against `y`) and any extra
     /// loss; one Adam step with learning rate `lr` on their sum. Returns the updated model
     /// and the logits. `model` is any module holding the network: the network alone, or

@@ -10,14 +10,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::prelude::*;
-use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+// The generator StdRng wraps, with serde: its state goes into the resume state.
+use rand_chacha::ChaCha12Rng as StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, to_vec};
 use crate::config::{IdentityLoss, RunConfig};
 use crate::error::{Error, Result};
+use crate::files::{Staged, fault_point, write_json};
 use crate::image::folder::report_skipped;
 use crate::model::FaceNet;
 use crate::model::checkpoint::{self, HeldOut};
@@ -100,6 +102,43 @@ pub enum Replace {
     Always,
 }
 
+/// How [`train`] treats what is already on disk, and whether it talks.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub replace: Replace,
+    /// Continue an interrupted run of the same name and config from its last finished
+    /// epoch (its resume state), instead of starting afresh.
+    pub resume: bool,
+    /// Progress bars and one line per epoch; without it the run is silent.
+    pub progress: bool,
+}
+
+impl Options {
+    /// Replace, start afresh, say nothing: tests and experiments.
+    pub const QUIET: Options = Options { replace: Replace::Always, resume: false, progress: false };
+}
+
+/// Everything a run needs to continue after its last finished epoch, besides the weights
+/// (`trainee.bpk`: the network and any CosFace head) and Adam's state (`optimizer.bpk`),
+/// kept in `.<name>.resume/` beside the checkpoint until the run finishes.
+#[derive(Serialize, Deserialize)]
+struct ResumeState {
+    config: RunConfig,
+    epochs: Vec<EpochMetrics>,
+    rng: StdRng,
+    order: Vec<usize>,
+    labelled: Vec<(usize, usize)>,
+    face_cursor: usize,
+}
+
+const RESUME_STATE: &str = "state.json";
+const RESUME_WEIGHTS: &str = "trainee.bpk";
+const RESUME_OPTIMIZER: &str = "optimizer.bpk";
+
+fn resume_dir(checkpoint: &Path) -> PathBuf {
+    checkpoint.with_file_name(format!(".{}.resume", checkpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()))
+}
+
 /// Where a new run goes when the existing checkpoint at `dir` validated better, or None
 /// when the new one may replace it.
 fn kept_existing(dir: &Path, new_accuracy: Option<f64>) -> Option<(PathBuf, f64)> {
@@ -110,17 +149,30 @@ fn kept_existing(dir: &Path, new_accuracy: Option<f64>) -> Option<(PathBuf, f64)
 
 /// Trains `cfg` (validated: [`RunConfig::load`] does it once) on `device` and writes the checkpoint to `checkpoint_root/<cfg.name>`.
 /// `progress` shows bars and one line per epoch; without it the run is silent.
-pub fn train(
-    cfg: &RunConfig,
-    backend: Backend,
-    device: &Device,
-    checkpoint_root: &Path,
-    replace: Replace,
-    progress: bool,
-) -> Result<TrainOutcome> {
+pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root: &Path, opts: Options) -> Result<TrainOutcome> {
+    let (replace, progress) = (opts.replace, opts.progress);
     let t = &cfg.training;
     let started = Instant::now();
     let destination = checkpoint::destination(&checkpoint_root.join(&cfg.name))?;
+    let resume_at = resume_dir(destination.target());
+    // Read before any data: a --resume with nothing to resume is refused at once.
+    let resumed: Option<ResumeState> = if opts.resume {
+        // A kill while the state was being replaced left it aside: put it back first.
+        crate::files::recover_if_idle(&resume_at)?;
+        let path = resume_at.join(RESUME_STATE);
+        let text = std::fs::read_to_string(&path).map_err(|_| Error::Checkpoint {
+            path: destination.target().to_path_buf(),
+            reason: "no interrupted run to resume (no finished epoch was saved)".into(),
+        })?;
+        let state: ResumeState = serde_json::from_str(&text)
+            .map_err(|e| Error::Checkpoint { path: path.clone(), reason: format!("damaged resume state ({e})") })?;
+        if state.config != *cfg {
+            return Err(Error::Checkpoint { path, reason: "the interrupted run had another config; resume it with the same flags".into() });
+        }
+        Some(state)
+    } else {
+        None
+    };
     let mut set = FaceSet::load(&cfg.data, cfg.image_spec())?;
     if t.max_per_class > 0 {
         set = set.limit_per_class(t.max_per_class);
@@ -188,8 +240,15 @@ pub fn train(
     // batches cycle through `order` beside them, reshuffled at each wrap.
     let mut labelled = cosface.map(|(_, p)| p.labelled()).unwrap_or_default();
     let mut face_cursor = order.len();
+    if let Some(state) = resumed {
+        let weights = resume_at.join(RESUME_WEIGHTS);
+        model = model.try_load_file(&weights).map_err(|e| Error::Checkpoint { path: weights, reason: format!("resume weights: {e}") })?;
+        step.load_state(&resume_at.join(RESUME_OPTIMIZER))?;
+        (rng, order, labelled, face_cursor, epochs) = (state.rng, state.order, state.labelled, state.face_cursor, state.epochs);
+        say(format!("resuming after epoch {} of {}", epochs.len(), t.epochs));
+    }
 
-    for epoch in 1..=t.epochs {
+    for epoch in epochs.len() + 1..=t.epochs {
         let steps = match cosface {
             Some((id, _)) => {
                 labelled.shuffle(&mut rng);
@@ -300,6 +359,24 @@ pub fn train(
             m.seconds
         ));
         epochs.push(m);
+        // What an interrupted run resumes from, replaced whole after each epoch.
+        let state = ResumeState {
+            config: cfg.clone(),
+            epochs: epochs.clone(),
+            rng: rng.clone(),
+            order: order.clone(),
+            labelled: labelled.clone(),
+            face_cursor,
+        };
+        let staged = Staged::begin("resume", &resume_at)?;
+        model
+            .clone()
+            .save_file(staged.dir().join(RESUME_WEIGHTS))
+            .map_err(|e| Error::Checkpoint { path: resume_at.clone(), reason: e.to_string() })?;
+        step.save_state(&staged.dir().join(RESUME_OPTIMIZER))?;
+        write_json(&staged.dir().join(RESUME_STATE), &state)?;
+        staged.commit()?;
+        fault_point("resume:saved");
     }
 
     let metrics = TrainMetrics {
@@ -327,6 +404,7 @@ pub fn train(
         }
         None => checkpoint::write(destination, &model, cfg, &metrics)?,
     }
+    let _ = std::fs::remove_dir_all(&resume_at);
     say(format!("checkpoint written to {} ({:.1} s in all)", dir.display(), metrics.total_seconds));
     Ok(TrainOutcome { checkpoint: dir, metrics, model })
 }
@@ -334,6 +412,14 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_resumable_generator_draws_what_std_rng_drew() {
+        // Checkpoints trained before resume existed (the ready model) used rand's StdRng;
+        // its ChaCha12 core, seeded the same way, keeps their data order and augmentation.
+        let (mut a, mut b) = (rand::rngs::StdRng::seed_from_u64(42), StdRng::seed_from_u64(42));
+        assert!((0..100).all(|_| a.random::<u64>() == b.random::<u64>()));
+    }
     use crate::backend::device;
     use crate::config::{ModelConfig, TrainingConfig};
     use crate::embed::{Readout, embed_folder};
@@ -373,7 +459,7 @@ mod tests {
         for backend in [Backend::Flex, Backend::Ndarray] {
             let dev = device(backend).unwrap();
             let root = tmp.path().join(backend.to_string());
-            let out = train(&tiny_config(12), backend, &dev, &root, Replace::Always, false).unwrap();
+            let out = train(&tiny_config(12), backend, &dev, &root, Options::QUIET).unwrap();
             assert_eq!(out.metrics.epochs.len(), 1);
             assert_eq!(out.metrics.train_images + out.metrics.val_images, 96);
             assert!(out.metrics.epochs[0].train_loss.is_finite());
@@ -414,7 +500,7 @@ mod tests {
             holdout: 0,
         });
         let dev = device(Backend::Flex).unwrap();
-        let out = train(&cfg, Backend::Flex, &dev, tmp.path(), Replace::Always, false).unwrap();
+        let out = train(&cfg, Backend::Flex, &dev, tmp.path(), Options::QUIET).unwrap();
         let losses: Vec<f64> = out.metrics.epochs.iter().map(|e| e.identity_loss.expect("identity loss")).collect();
         assert!(losses.iter().all(|l| l.is_finite()) && losses[1] < losses[0], "{losses:?}");
         // An epoch is one pass over the 3 179 identity images (25 batches of 128), the
@@ -430,14 +516,14 @@ mod tests {
     fn a_run_whose_loss_turns_non_finite_stops_and_keeps_the_old_checkpoint() {
         let tmp = tempfile::tempdir().unwrap();
         let dev = device(Backend::Flex).unwrap();
-        let good = train(&tiny_config(12), Backend::Flex, &dev, tmp.path(), Replace::Always, false).unwrap();
+        let good = train(&tiny_config(12), Backend::Flex, &dev, tmp.path(), Options::QUIET).unwrap();
         let before = std::fs::read(good.checkpoint.join(checkpoint::MODEL_FILE)).unwrap();
         // An identity weight at the edge of f32 overflows the summed loss: the gradients,
         // then the weights, become NaN.
         let mut cfg = tiny_config(12);
         cfg.identity = Some(crate::config::IdentityConfig { weight: 1e38, ..RunConfig::default().identity.unwrap() });
         cfg.identity.as_mut().unwrap().data = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/lfw_train_identities");
-        let e = train(&cfg, Backend::Flex, &dev, tmp.path(), Replace::Always, false).err().expect("diverges");
+        let e = train(&cfg, Backend::Flex, &dev, tmp.path(), Options::QUIET).err().expect("diverges");
         assert!(matches!(e, Error::Diverged { epoch: 1, .. }), "{e}");
         assert!(e.to_string().contains("no checkpoint written"), "{e}");
         assert_eq!(std::fs::read(good.checkpoint.join(checkpoint::MODEL_FILE)).unwrap(), before, "the good checkpoint is untouched");
@@ -453,12 +539,12 @@ mod tests {
         let cfg_model = tiny_config(12).model;
         let cpu = device(Backend::Flex).unwrap();
         let gpu = device(Backend::Wgpu).expect("a GPU adapter");
-        let out = train(&tiny_config(12), Backend::Flex, &cpu, tmp.path(), Replace::Always, false).unwrap();
+        let out = train(&tiny_config(12), Backend::Flex, &cpu, tmp.path(), Options::QUIET).unwrap();
         let on_cpu = embed_folder(&out.model, &cfg_model, Readout::default(), &folder, &cpu, 64, false).unwrap();
         let (_, m) = checkpoint::load(&out.checkpoint, &gpu).unwrap();
         let on_gpu = embed_folder(&m, &cfg_model, Readout::default(), &folder, &gpu, 64, false).unwrap();
         assert!(max_abs_diff(&on_cpu.matrix, &on_gpu.matrix) < 1e-3, "flex and wgpu disagree");
-        let g = train(&tiny_config(12), Backend::Wgpu, &gpu, &tmp.path().join("g"), Replace::Always, false).unwrap();
+        let g = train(&tiny_config(12), Backend::Wgpu, &gpu, &tmp.path().join("g"), Options::QUIET).unwrap();
         assert!(g.metrics.epochs[0].train_loss.is_finite());
         let (_, back) = checkpoint::load(&g.checkpoint, &cpu).unwrap();
         let a = embed_folder(&g.model, &cfg_model, Readout::default(), &folder, &gpu, 64, false).unwrap();

@@ -101,14 +101,14 @@ fn a_killed_or_failed_rerun_leaves_the_earlier_outputs_byte_identical() {
 
     // Killed after the first file, after all files, and between moving the old folder
     // aside and moving the new one in.
-    for point in ["output-written-vectors", "before-swap", "mid-swap"] {
+    for point in ["output:written-vectors", "output:before-swap", "output:mid-swap"] {
         let o = facemb_env(
             &["pixels", "-id", b.to_str().unwrap(), "-is", "8", "--out", out.to_str().unwrap(), "--quiet"],
             t,
             &[("FACEMB_FAULT", point)],
         );
         assert!(killed(&o), "{point}: {}", text(&o));
-        if point == "mid-swap" {
+        if point == "output:mid-swap" {
             // The old folder waits aside; the next run that takes the folder puts it back,
             // even one that then fails (this one finds no images).
             assert!(!out.exists());
@@ -213,10 +213,10 @@ fn a_checkpoint_survives_a_kill_at_every_window_of_its_replacement() {
     assert!(o.status.success(), "{}", text(&o));
     let ck = t.join("cks/ck");
     let before = snapshot(&ck);
-    for point in ["checkpoint-written-weights", "before-swap", "mid-swap"] {
+    for point in ["checkpoint:written-weights", "checkpoint:before-swap", "checkpoint:mid-swap"] {
         let o = train(&[("FACEMB_FAULT", point)], &["--seed", "5"]);
         assert!(killed(&o), "{point}: {}", text(&o));
-        if point == "mid-swap" {
+        if point == "checkpoint:mid-swap" {
             assert!(!ck.exists());
             // Opening the checkpoint by name puts the moved-aside copy back.
             let o = facemb(&["calibrate", "-m", "cks/ck"], t);
@@ -347,4 +347,81 @@ fn misleading_inputs_get_messages_that_name_the_real_problem() {
     std::fs::write(t.join("typo.toml"), "name = \"x\"\ndata = \"d\"\n[model]\nembeding_size = 8\n").unwrap();
     let e = error_line(&facemb(&["train", "--config", "typo.toml"], t));
     assert!(e.contains("typo.toml") && e.contains("embeding_size"), "{e}");
+}
+
+#[test]
+fn a_run_killed_after_an_epoch_resumes_to_the_same_checkpoint_as_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::os::unix::fs::symlink(repo().join("datasets"), t.join("datasets")).unwrap();
+    // A tiny identity run: CosFace head, augmentation, cosine decay, BatchNorm: every
+    // piece of state a resume must carry (weights, Adam's moments, the generator, the
+    // shuffled orders) changes its result.
+    std::fs::write(
+        t.join("id.toml"),
+        "name = \"id\"\ndata = \"datasets/face_nonface\"\n[model]\nchannels = [8, 16]\nembedding_size = 16\nimage_size = 32\nin_channels = 1\n\
+         conv_norm = true\nembedding_norm = true\n[training]\nepochs = 3\nbatch_size = 16\nlearning_rate = 0.001\nval_fraction = 0.2\naugment_flip = true\nseed = 4\nmax_per_class = 24\n\
+         lr_schedule = \"cosine\"\n[identity]\nloss = \"cosface\"\ndata = \"datasets/lfw_train_identities\"\nbatch_size = 32\nweight = 1.0\n",
+    )
+    .unwrap();
+    let train = |name: &str, env: &[(&str, &str)], extra: &[&str]| {
+        let mut args = vec!["train", "-c", "id.toml", "--name", name, "--out", "cks", "--quiet"];
+        args.extend_from_slice(extra);
+        facemb_env(&args, t, env)
+    };
+    let o = train("whole", &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = train("cut", &[], &["--resume"]);
+    assert!(error_line(&o).contains("no interrupted run to resume"), "{}", text(&o));
+    let o = train("cut", &[("FACEMB_FAULT", "resume:saved")], &[]);
+    assert!(killed(&o), "{}", text(&o));
+    assert!(!t.join("cks/cut").exists() && t.join("cks/.cut.resume/state.json").is_file());
+    // Killed again while epoch 2's state replaces epoch 1's: epoch 1's is put back.
+    let o = train("cut", &[("FACEMB_FAULT", "resume:mid-swap")], &["--resume"]);
+    assert!(killed(&o) && !t.join("cks/.cut.resume").exists(), "{}", text(&o));
+    // Other flags than the interrupted run's are refused, the saved state kept.
+    let o = train("cut", &[], &["--resume", "--epochs", "4"]);
+    assert!(error_line(&o).contains("another config"), "{}", text(&o));
+    let o = train("cut", &[], &["--resume"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!t.join("cks/.cut.resume").exists(), "the resume state goes once the run is finished");
+
+    let metrics = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(t.join("cks").join(name).join("metrics.json")).unwrap()).unwrap()
+    };
+    let (whole, cut) = (metrics("whole"), metrics("cut"));
+    let field =
+        |m: &serde_json::Value, f: &str| -> Vec<f64> { m["epochs"].as_array().unwrap().iter().map(|e| e[f].as_f64().unwrap()).collect() };
+    for f in ["train_loss", "identity_loss", "val_loss", "val_accuracy"] {
+        let (a, b) = (field(&whole, f), field(&cut, f));
+        assert_eq!(a.len(), 3);
+        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() <= 1e-5 * x.abs().max(1.0)), "{f}: {a:?} vs {b:?}");
+    }
+    // The weights themselves: the vectors of the same faces agree.
+    let mut vectors = Vec::new();
+    for name in ["whole", "cut"] {
+        let out = t.join(format!("v-{name}"));
+        let ck = t.join("cks").join(name);
+        let o = facemb(
+            &[
+                "infer",
+                "-id",
+                "datasets/att_faces",
+                "-m",
+                ck.to_str().unwrap(),
+                "--no-charts",
+                "--methods",
+                "kmeans",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            t,
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        vectors.push(std::fs::read(out.join("embeddings.npy")).unwrap());
+    }
+    let values = |b: &[u8]| -> Vec<f32> { b[128..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect() };
+    let (a, b) = (values(&vectors[0]), values(&vectors[1]));
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(a.len() == b.len() && worst < 1e-4, "largest difference {worst}");
 }
