@@ -124,7 +124,8 @@ pub fn report_skipped(what: &str, skipped: &[Skipped]) {
         eprintln!("note: {}: not read, identities are sub-folders: {}", dir.display(), names.join(", "));
     }
     for s in rest.iter().take(SHOWN) {
-        eprintln!("warning: {}: {}", s.path.display(), s.reason);
+        // One line per file, whatever a decoder put in its message.
+        eprintln!("warning: {}: {}", s.path.display(), s.reason.to_string().replace('\n', " "));
     }
     if rest.len() > SHOWN {
         eprintln!("warning: … and {} more skipped in {what}", rest.len() - SHOWN);
