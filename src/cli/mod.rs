@@ -124,6 +124,12 @@ fn scan(dir: &Path) -> Result<IdentityFolder> {
 }
 
 fn infer(a: InferArgs) -> Result<()> {
+    if a.model == Path::new(checkpoint::READY_MODEL) && !a.model.exists() {
+        return Err(Error::Checkpoint {
+            path: a.model.clone(),
+            reason: "the ready model is found relative to the current folder: run from the facemb repository, or pass -m".into(),
+        });
+    }
     let ck = Checkpoint::open(&a.model)?;
     let (mut opts, charts) = (a.eval.options(ck.config.identity_trained())?, a.out.charts()?);
     let default = Readout::for_config(&ck.config);
