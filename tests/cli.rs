@@ -414,3 +414,49 @@ fn the_ready_model_is_the_default_and_tells_the_att_people_apart() {
     assert!(link["params"].as_str().unwrap().contains("calibrated"), "{link}");
     assert!((20..=80).contains(&link["clusters"].as_u64().unwrap()), "{link}");
 }
+
+#[test]
+fn clusters_are_kept_as_folders_without_touching_the_originals() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let input = att_subset(t, 3);
+    let before: Vec<(PathBuf, Vec<u8>)> =
+        std::fs::read_dir(input.join("s01")).unwrap().map(|e| e.unwrap().path()).map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect();
+    let run = |extra: &[&str]| {
+        let mut args =
+            vec!["pixels", "-id", input.to_str().unwrap(), "-is", "8", "--no-charts", "--quiet", "--out", "o", "--save-clusters", "kept"];
+        args.extend_from_slice(extra);
+        facemb(&args, t)
+    };
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let kept = t.join("kept");
+    let csv = std::fs::read_to_string(kept.join("clusters.csv")).unwrap();
+    let rows: Vec<Vec<String>> = csv.lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect();
+    assert_eq!(rows.len(), 30);
+    assert!(rows.iter().all(|r| r[2] == "average_linkage"), "the automatic default is what is kept");
+    // Every image is in the folder of its cluster, under its identity-prefixed name.
+    for r in &rows {
+        let folder = if r[3] == "-1" { "noise".to_string() } else { format!("cluster_{}", r[3]) };
+        assert!(r[4].starts_with(&folder) && r[4].contains(&format!("{}_", r[1])), "{r:?}");
+        assert_eq!(std::fs::read(kept.join(&r[4])).unwrap(), std::fs::read(&r[0]).unwrap());
+    }
+    for (p, bytes) in &before {
+        assert_eq!(&std::fs::read(p).unwrap(), bytes, "original changed: {}", p.display());
+    }
+    // A non-empty folder is not overwritten without --force; --link hard-links.
+    let o = run(&[]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--force"), "{}", text(&o));
+    let o = run(&["--force", "--link"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let first = &std::fs::read_to_string(kept.join("clusters.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect::<Vec<_>>();
+    assert_eq!(std::fs::metadata(kept.join(&first[4])).unwrap().ino(), std::fs::metadata(&first[0]).unwrap().ino());
+}

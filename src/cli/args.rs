@@ -253,6 +253,17 @@ pub struct OutputArgs {
     /// Skip the t-SNE and UMAP charts
     #[arg(long)]
     pub no_charts: bool,
+    /// Also keep the clusters as folders: each image copied into DIR/cluster_<id>/ (noise
+    /// into DIR/noise/), with DIR/clusters.csv; the clustering is average linkage (the
+    /// automatic default) when it ran, else the first of --methods
+    #[arg(long, value_name = "DIR")]
+    pub save_clusters: Option<PathBuf>,
+    /// With --save-clusters: hard-link instead of copying (same disk only; copies otherwise)
+    #[arg(long, requires = "save_clusters")]
+    pub link: bool,
+    /// With --save-clusters: replace a non-empty DIR
+    #[arg(long, requires = "save_clusters")]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]

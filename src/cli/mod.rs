@@ -154,6 +154,7 @@ fn infer(a: InferArgs) -> Result<()> {
     let device = backend::device(a.run.backend)?;
     let model = ck.load_model(&device)?;
     let out = OutDir::begin(&a.out.dir(&folder_name(&ck.dir), &a.input_directory), &a.input_directory)?;
+    let keep = a.out.keep(&a.input_directory)?;
     let folder = scan(&a.input_directory)?;
     let started = std::time::Instant::now();
     let emb = embed_folder(&model, model_cfg, readout, &folder, &device, a.batch_size, !a.run.quiet)?;
@@ -162,7 +163,7 @@ fn infer(a: InferArgs) -> Result<()> {
     report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);
     let dir = out.path().to_path_buf();
     let source = format!("cnn {}", ck.dir.display());
-    let scores = output::report(&emb, &source, &a.input_directory, &opts, &charts, out)?;
+    let scores = output::report_and_keep(&emb, &source, &a.input_directory, &opts, &charts, out, keep)?;
     println!("{}\noutputs in {}", table(&scores), dir.display());
     Ok(())
 }
@@ -173,12 +174,13 @@ fn pixels(a: PixelArgs) -> Result<()> {
         return Err(Error::Invalid(format!("--image-size must be in 1..={}, got {}", crate::config::MAX_IMAGE_SIZE, a.image_size)));
     }
     let out = OutDir::begin(&a.out.dir(&format!("pixels-{}", a.image_size), &a.input_directory), &a.input_directory)?;
+    let keep = a.out.keep(&a.input_directory)?;
     let folder = scan(&a.input_directory)?;
     let emb = pixel_embeddings(&folder, a.image_size, !a.quiet)?;
     report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);
     let dir = out.path().to_path_buf();
     let source = format!("pixels {0}x{0}", a.image_size);
-    let scores = output::report(&emb, &source, &a.input_directory, &opts, &charts, out)?;
+    let scores = output::report_and_keep(&emb, &source, &a.input_directory, &opts, &charts, out, keep)?;
     println!("{}\noutputs in {}", table(&scores), dir.display());
     Ok(())
 }

@@ -87,6 +87,11 @@ impl OutputArgs {
         Ok(Charts { tsne: Some(self.output_tsne.clone()), umap: Some(self.output_umap.clone()) })
     }
 
+    /// The `--save-clusters` destination, checked and locked, when one was given.
+    pub fn keep(&self, input: &Path) -> Result<Option<output::folders::ClusterFolders>> {
+        self.save_clusters.as_deref().map(|d| output::folders::ClusterFolders::begin(d, input, self.link, self.force)).transpose()
+    }
+
     /// `--out`, or [`output::default_dir`].
     pub fn dir(&self, what: &str, input: &Path) -> PathBuf {
         self.out.clone().unwrap_or_else(|| output::default_dir(&PathBuf::from("results").join(what), &folder_name(input), input))

@@ -6,6 +6,7 @@
 //! put in its place ([`crate::files::Staged`]): an earlier result survives any failure
 //! or kill of a rerun, two runs into one folder are refused (a lock), and no file of an
 //! earlier run is left beside new ones.
+pub mod folders;
 pub mod plot;
 pub mod table;
 
@@ -51,9 +52,7 @@ impl OutDir {
         if dir.exists() && !dir.is_dir() {
             return refuse("exists and is not a folder".into());
         }
-        if let (Ok(input), Some(out)) = (input.canonicalize(), resolved(dir))
-            && out.starts_with(&input)
-        {
+        if is_inside(dir, input) {
             return refuse(format!("is inside the input folder {} (its charts would be read as faces next time)", input.display()));
         }
         if dir.is_dir() {
@@ -94,6 +93,11 @@ pub fn default_dir(base: &Path, name: &str, input: &Path) -> PathBuf {
     }
 }
 
+/// Whether `dir` (which may not exist yet) lies inside the folder `input`.
+fn is_inside(dir: &Path, input: &Path) -> bool {
+    matches!((input.canonicalize(), resolved(dir)), (Ok(input), Some(out)) if out.starts_with(&input))
+}
+
 /// `p` with symbolic links and `..` resolved, for a path that may not exist yet: its
 /// nearest existing ancestor canonicalised, the rest appended.
 fn resolved(p: &Path) -> Option<PathBuf> {
@@ -112,7 +116,31 @@ fn resolved(p: &Path) -> Option<PathBuf> {
 /// Evaluates `emb` and writes everything to `out`: the one path that `infer`,
 /// `pixels` and `experiment` share. Returns the scores ([`table::table`] formats them).
 pub fn report(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOptions, charts: &Charts, out: OutDir) -> Result<Scores> {
+    report_and_keep(emb, source, folder, opts, charts, out, None)
+}
+
+/// [`report`], and the clusters kept as folders when `keep` says where.
+pub fn report_and_keep(
+    emb: &Embeddings,
+    source: &str,
+    folder: &Path,
+    opts: &EvalOptions,
+    charts: &Charts,
+    out: OutDir,
+    keep: Option<folders::ClusterFolders>,
+) -> Result<Scores> {
     let evaluation = evaluate::evaluate(emb, source, folder, opts)?;
+    if let Some(keep) = keep {
+        let (method, labels) = evaluation
+            .labels
+            .iter()
+            .find(|(m, _)| *m == folders::PREFERRED)
+            .or(evaluation.labels.first())
+            .ok_or_else(|| Error::Invalid("--save-clusters needs a clustering method (--methods)".into()))?;
+        let dir = keep.path().to_path_buf();
+        let n = keep.write(emb, *method, labels)?;
+        eprintln!("{} clusters of {} kept as folders in {}", n, method.name(), dir.display());
+    }
     write(emb, evaluation, charts, opts.params.seed, out)
 }
 
