@@ -445,6 +445,17 @@ fn clusters_are_kept_as_folders_without_touching_the_originals() {
     for (p, bytes) in &before {
         assert_eq!(&std::fs::read(p).unwrap(), bytes, "original changed: {}", p.display());
     }
+    // --montage: one picture per kept cluster (noise included), each a readable PNG.
+    let o = facemb(&["pixels", "-id", input.to_str().unwrap(), "-is", "8", "--no-charts", "--quiet", "--out", "m", "--montage"], t);
+    assert!(o.status.success(), "{}", text(&o));
+    let clusters: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[3].as_str()).collect();
+    let pictures: Vec<PathBuf> = std::fs::read_dir(t.join("m/montages")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(pictures.len(), clusters.len());
+    for c in clusters {
+        let name = if c == "-1" { "noise.png".to_string() } else { format!("cluster_{c}.png") };
+        let img = image::open(t.join("m/montages").join(&name)).unwrap();
+        assert!(img.width() > 400 && img.height() > 150, "{name}");
+    }
     // A non-empty folder is not overwritten without --force; --link hard-links.
     let o = run(&[]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--force"), "{}", text(&o));

@@ -253,6 +253,10 @@ pub struct OutputArgs {
     /// Skip the t-SNE and UMAP charts
     #[arg(long)]
     pub no_charts: bool,
+    /// One picture per cluster in <out>/montages/: up to 5×5 of its faces, its size, the
+    /// folder name most of them carry, and its mean face (clustering as for --save-clusters)
+    #[arg(long)]
+    pub montage: bool,
     /// Also keep the clusters as folders: each image copied into DIR/cluster_<id>/ (noise
     /// into DIR/noise/), with DIR/clusters.csv; the clustering is average linkage (the
     /// automatic default) when it ran, else the first of --methods

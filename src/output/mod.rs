@@ -7,6 +7,7 @@
 //! or kill of a rerun, two runs into one folder are refused (a lock), and no file of an
 //! earlier run is left beside new ones.
 pub mod folders;
+pub mod montage;
 pub mod plot;
 pub mod table;
 
@@ -26,11 +27,13 @@ pub const INDEX_FILE: &str = "index.csv";
 pub const CLUSTERS_FILE: &str = "clusters.csv";
 pub const SCORES_FILE: &str = "scores.json";
 
-/// File stems of the charts to draw (`<stem>_<E>.png`); None draws no chart.
+/// File stems of the charts to draw (`<stem>_<E>.png`); None draws no chart. `montage`
+/// draws one picture per cluster ([`montage`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Charts {
     pub tsne: Option<String>,
     pub umap: Option<String>,
+    pub montage: bool,
 }
 
 impl Charts {
@@ -57,7 +60,9 @@ impl OutDir {
         }
         if dir.is_dir() {
             let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-            let ours = |name: &str| [EMBEDDINGS_FILE, INDEX_FILE, CLUSTERS_FILE, SCORES_FILE].contains(&name) || name.ends_with(".png");
+            let ours = |name: &str| {
+                [EMBEDDINGS_FILE, INDEX_FILE, CLUSTERS_FILE, SCORES_FILE, montage::MONTAGE_DIR].contains(&name) || name.ends_with(".png")
+            };
             if let Some(foreign) = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).find(|n| !n.to_str().is_some_and(ours)) {
                 return refuse(format!(
                     "holds {} which facemb did not write; a run replaces its folder whole, so choose a new or empty --out",
@@ -91,6 +96,12 @@ pub fn default_dir(base: &Path, name: &str, input: &Path) -> PathBuf {
         }
         _ => plain,
     }
+}
+
+/// The clustering that montages and cluster folders show: average linkage (the
+/// automatic default) when it ran, else the first method run.
+fn kept_clustering(evaluation: &Evaluation) -> Option<&(crate::cluster::Method, Vec<i64>)> {
+    evaluation.labels.iter().find(|(m, _)| *m == folders::PREFERRED).or(evaluation.labels.first())
 }
 
 /// Whether `dir` (which may not exist yet) lies inside the folder `input`.
@@ -131,12 +142,8 @@ pub fn report_and_keep(
 ) -> Result<Scores> {
     let evaluation = evaluate::evaluate(emb, source, folder, opts)?;
     if let Some(keep) = keep {
-        let (method, labels) = evaluation
-            .labels
-            .iter()
-            .find(|(m, _)| *m == folders::PREFERRED)
-            .or(evaluation.labels.first())
-            .ok_or_else(|| Error::Invalid("--save-clusters needs a clustering method (--methods)".into()))?;
+        let (method, labels) =
+            kept_clustering(&evaluation).ok_or_else(|| Error::Invalid("--save-clusters needs a clustering method (--methods)".into()))?;
         let dir = keep.path().to_path_buf();
         let n = keep.write(emb, *method, labels)?;
         eprintln!("{} clusters of {} kept as folders in {}", n, method.name(), dir.display());
@@ -173,6 +180,12 @@ pub fn write(emb: &Embeddings, evaluation: Evaluation, charts: &Charts, seed: u6
     clusters.write(&out_dir.join(CLUSTERS_FILE))?;
 
     let drawn = draw_charts(emb, evaluation.vectors(emb), &evaluation.scores.source, charts, seed, out_dir)?;
+    if charts.montage
+        && let Some((method, labels)) = kept_clustering(&evaluation)
+    {
+        let n = montage::draw(out_dir, emb, *method, labels)?;
+        eprintln!("{n} montages of {} in {}", method.name(), out.path().join(montage::MONTAGE_DIR).display());
+    }
     let mut scores = evaluation.scores;
     // The charts' final paths: where they will be once the folder is in place.
     scores.charts = drawn.iter().filter_map(|p| p.file_name()).map(|n| out.path().join(n)).collect();
@@ -250,7 +263,7 @@ mod tests {
             p_face: Some(vec![0.5; 40]),
             skipped: Vec::new(),
         };
-        let charts = Charts { tsne: Some("t".into()), umap: None };
+        let charts = Charts { tsne: Some("t".into()), umap: None, montage: false };
         let s =
             report(&emb, "test", Path::new("f"), &EvalOptions::default(), &charts, OutDir::begin(&dir, Path::new("f")).unwrap()).unwrap();
         assert_eq!(s.charts, vec![dir.as_path().join("t_8.png")]);

@@ -13,7 +13,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::error::{Error, Result};
 
 /// Registered under plotters' default family so that every default text style finds it.
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 const SIZE: (u32, u32) = (1000, 800);
@@ -207,8 +207,8 @@ pub fn scatter_grid_png(path: &Path, panels: &[(String, Array2<f32>)], labels: &
 }
 
 type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
-type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
-type DrawResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+pub(super) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+pub(super) type DrawResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 /// How a legend entry is drawn.
 enum Key {
@@ -217,7 +217,7 @@ enum Key {
     Dashed(RGBColor),
 }
 
-fn canvas(path: &Path, size: (u32, u32)) -> DrawResult<Area<'_>> {
+pub(super) fn canvas(path: &Path, size: (u32, u32)) -> DrawResult<Area<'_>> {
     static FONT_OK: OnceLock<bool> = OnceLock::new();
     let registered = FONT_OK.get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok());
     if !registered {
@@ -364,7 +364,7 @@ fn shorten(name: &str, max_chars: usize) -> String {
     }
 }
 
-fn plot_error(path: &Path, reason: impl Display) -> Error {
+pub(super) fn plot_error(path: &Path, reason: impl Display) -> Error {
     Error::Plot { path: path.to_path_buf(), reason: reason.to_string() }
 }
 
