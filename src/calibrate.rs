@@ -144,6 +144,7 @@ pub fn calibrate_model(
         paths: Vec::new(),
         identity: Vec::new(),
         names: Vec::new(),
+        labelled: true,
         skipped: Vec::new(),
     };
     for (i, h) in held.iter().enumerate() {

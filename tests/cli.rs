@@ -471,3 +471,34 @@ fn clusters_are_kept_as_folders_without_touching_the_originals() {
         .collect::<Vec<_>>();
     assert_eq!(std::fs::metadata(kept.join(&first[4])).unwrap().ino(), std::fs::metadata(&first[0]).unwrap().ino());
 }
+
+#[test]
+fn a_flat_or_unlabelled_folder_is_clustered_with_the_label_scores_left_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let nested = att_subset(t, 3);
+    let flat = t.join("photos");
+    std::fs::create_dir(&flat).unwrap();
+    for p in ["s01", "s02", "s03"] {
+        for i in ["01", "02", "03", "04"] {
+            std::fs::copy(nested.join(p).join(format!("{i}.png")), flat.join(format!("{p}_{i}.png"))).unwrap();
+        }
+    }
+    for (input, extra, images) in [(&flat, None, 12), (&nested, Some("--unlabelled"), 30)] {
+        let out = t.join(format!("o{images}"));
+        let mut args = vec!["pixels", "-id", input.to_str().unwrap(), "-is", "8", "--no-charts", "--out", out.to_str().unwrap()];
+        args.extend(extra);
+        let o = facemb(&args, t);
+        assert!(o.status.success(), "{}", text(&o));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(stdout.contains(&format!("{images} images, unlabelled")) && stdout.contains("unlabelled folder:"), "{stdout}");
+        let scores: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("scores.json")).unwrap()).unwrap();
+        assert!(scores["one_nn_accuracy"].is_null());
+        let methods = scores["methods"].as_array().unwrap();
+        assert!(methods.iter().all(|m| m["ari"].is_null() && m["method"] != "kmeans"), "k-means needs --k here");
+        assert!(
+            methods.iter().any(|m| m["method"] == "average_linkage" && m["clusters"].as_u64().unwrap() > 1 && m["silhouette"].is_number())
+        );
+        assert_eq!(std::fs::read_to_string(out.join("index.csv")).unwrap().lines().count(), images + 1);
+    }
+}

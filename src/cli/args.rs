@@ -272,6 +272,10 @@ pub struct OutputArgs {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
+    /// Read every image below the folder, at any depth, as one unlabelled set (a flat
+    /// folder of photos is read so without it); scores that need identities are left out
+    #[arg(long)]
+    pub unlabelled: bool,
     /// Clustering methods to run
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Method::ALL)]
     pub methods: Vec<Method>,

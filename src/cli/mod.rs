@@ -117,8 +117,8 @@ fn calibrate_checkpoint(ck: &Checkpoint, model: &FaceNet, held: &[HeldOut], devi
     Ok(())
 }
 
-fn scan(dir: &Path) -> Result<IdentityFolder> {
-    let folder = IdentityFolder::scan(dir)?;
+fn scan(dir: &Path, unlabelled: bool) -> Result<IdentityFolder> {
+    let folder = if unlabelled { IdentityFolder::scan_unlabelled(dir)? } else { IdentityFolder::scan_any(dir)? };
     report_skipped(&dir.display().to_string(), &folder.skipped);
     Ok(folder)
 }
@@ -155,7 +155,7 @@ fn infer(a: InferArgs) -> Result<()> {
     let model = ck.load_model(&device)?;
     let out = OutDir::begin(&a.out.dir(&folder_name(&ck.dir), &a.input_directory), &a.input_directory)?;
     let keep = a.out.keep(&a.input_directory)?;
-    let folder = scan(&a.input_directory)?;
+    let folder = scan(&a.input_directory, a.eval.unlabelled)?;
     let started = std::time::Instant::now();
     let emb = embed_folder(&model, model_cfg, readout, &folder, &device, a.batch_size, !a.run.quiet)?;
     let secs = started.elapsed().as_secs_f64();
@@ -175,7 +175,7 @@ fn pixels(a: PixelArgs) -> Result<()> {
     }
     let out = OutDir::begin(&a.out.dir(&format!("pixels-{}", a.image_size), &a.input_directory), &a.input_directory)?;
     let keep = a.out.keep(&a.input_directory)?;
-    let folder = scan(&a.input_directory)?;
+    let folder = scan(&a.input_directory, a.eval.unlabelled)?;
     let emb = pixel_embeddings(&folder, a.image_size, !a.quiet)?;
     report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);
     let dir = out.path().to_path_buf();

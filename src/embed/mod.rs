@@ -30,6 +30,8 @@ pub struct Embeddings {
     /// Identity index (into `names`) of each row.
     pub identity: Vec<usize>,
     pub names: Vec<String>,
+    /// Whether `names` are identities ([`crate::image::folder::IdentityFolder::labelled`]).
+    pub labelled: bool,
     /// P(face) of each row when the vectors come from the classifier.
     pub p_face: Option<Vec<f32>>,
     /// Files found but not embedded (unreadable images and the folder scan's reports).
@@ -85,7 +87,15 @@ pub fn embed_folder_with(
     }
     let matrix =
         Array2::from_shape_vec((paths.len(), dim), rows).map_err(|e| Error::Compute { what: "embedding matrix", reason: e.to_string() })?;
-    Ok(Embeddings { matrix, paths, identity, names: folder.names.clone(), p_face: has_p.then_some(p_face), skipped })
+    Ok(Embeddings {
+        matrix,
+        paths,
+        identity,
+        names: folder.names.clone(),
+        labelled: folder.labelled,
+        p_face: has_p.then_some(p_face),
+        skipped,
+    })
 }
 
 /// How a face becomes its vector.

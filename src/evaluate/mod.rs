@@ -91,7 +91,14 @@ pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOption
     let truth = &emb.identity;
     let mut methods = Vec::new();
     let mut labels = Vec::new();
+    // Without identities there is nothing to score against, and no count of people for
+    // k-means to take as its k.
+    let label_score = |v: f64| if emb.labelled { v } else { f64::NAN };
     for &m in &opts.methods {
+        if !emb.labelled && m == cluster::Method::Kmeans && opts.params.k.is_none() {
+            eprintln!("note: k-means skipped: an unlabelled folder gives it no k (pass --k)");
+            continue;
+        }
         let t = Instant::now();
         let (pred, params) = cluster::run(m, x, &opts.params, emb.names.len())?;
         let seconds = t.elapsed().as_secs_f64();
@@ -101,9 +108,9 @@ pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOption
             params,
             clusters,
             noise,
-            ari: metrics::adjusted_rand_index(truth, &pred),
-            nmi: metrics::normalized_mutual_info(truth, &pred),
-            purity: metrics::purity(truth, &pred),
+            ari: label_score(metrics::adjusted_rand_index(truth, &pred)),
+            nmi: label_score(metrics::normalized_mutual_info(truth, &pred)),
+            purity: label_score(metrics::purity(truth, &pred)),
             silhouette: metrics::silhouette_sampled(x, &pred, opts.params.seed),
             seconds,
         });
@@ -117,7 +124,7 @@ pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOption
         dim: emb.dim(),
         skipped_files: emb.skipped.len(),
         normalized: opts.normalize,
-        one_nn_accuracy: metrics::one_nn_accuracy(x, truth),
+        one_nn_accuracy: label_score(metrics::one_nn_accuracy(x, truth)),
         methods,
         charts: Vec::new(),
     };
@@ -136,6 +143,7 @@ mod tests {
             matrix: x,
             paths: (0..n).map(|i| PathBuf::from(format!("{i}.png"))).collect(),
             identity,
+            labelled: true,
             names: (0..ids).map(|i| format!("person {i}")).collect(),
             p_face: None,
             skipped: Vec::new(),

@@ -43,6 +43,9 @@ pub(crate) fn images_in(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<Vec<Pa
     Ok(images)
 }
 
+/// The one name of an unlabelled folder's images.
+pub const UNLABELLED: &str = "(unlabelled)";
+
 /// A clustering folder `ROOT/<identity>/<image>`: image paths with their identity.
 #[derive(Debug)]
 pub struct IdentityFolder {
@@ -51,6 +54,10 @@ pub struct IdentityFolder {
     /// Index into `names` for every path.
     pub identity: Vec<usize>,
     pub names: Vec<String>,
+    /// Whether the folder names are identities. An unlabelled folder (a flat folder of
+    /// photos, or `--unlabelled`) has one name, [`UNLABELLED`], and no scores that need
+    /// labels.
+    pub labelled: bool,
     /// Files and folders that were found but not used (top-level files, nested folders,
     /// non-images), reported to the user.
     pub skipped: Vec<Skipped>,
@@ -101,7 +108,55 @@ impl IdentityFolder {
                 reason: format!("no images found: expected ROOT/<identity>/<image> with one level of sub-folders{seen}"),
             });
         }
-        Ok(IdentityFolder { root: root.to_path_buf(), paths, identity, names, skipped })
+        Ok(IdentityFolder { root: root.to_path_buf(), paths, identity, names, labelled: true, skipped })
+    }
+
+    /// Every image below `root`, at any depth, with no identities: the everyday folder of
+    /// photos. Hidden files and folders are skipped; symbolic links to folders are not
+    /// followed (a link loop cannot trap the walk).
+    pub fn scan_unlabelled(root: &Path) -> Result<Self> {
+        if !root.is_dir() {
+            return Err(Error::Data { path: root.to_path_buf(), reason: "not a folder".into() });
+        }
+        let (mut paths, mut skipped, mut stack) = (Vec::new(), Vec::new(), vec![root.to_path_buf()]);
+        while let Some(dir) = stack.pop() {
+            let mut found = Vec::new();
+            for p in images_in(&dir, &mut found)? {
+                paths.push(p);
+            }
+            for s in found {
+                match s.reason {
+                    SkipReason::NestedFolder if !s.path.is_symlink() => stack.push(s.path),
+                    _ => skipped.push(s),
+                }
+            }
+        }
+        paths.sort();
+        if paths.is_empty() {
+            return Err(Error::Data { path: root.to_path_buf(), reason: "no images found at any depth".into() });
+        }
+        let identity = vec![0; paths.len()];
+        Ok(IdentityFolder { root: root.to_path_buf(), paths, identity, names: vec![UNLABELLED.into()], labelled: false, skipped })
+    }
+
+    /// [`IdentityFolder::scan`], or, for a folder that holds images but no identity
+    /// folders, [`IdentityFolder::scan_unlabelled`] (with a note saying so).
+    pub fn scan_any(root: &Path) -> Result<Self> {
+        match Self::scan(root) {
+            Err(e)
+                if root.is_dir()
+                    && std::fs::read_dir(root)
+                        .is_ok_and(|r| r.filter_map(|e| e.ok()).any(|e| is_image_path(&e.path()) && e.path().is_file())) =>
+            {
+                let f = Self::scan_unlabelled(root).map_err(|_| e)?;
+                eprintln!(
+                    "note: {}: no identity folders, so the images are read as one unlabelled set (scores that need names are left out)",
+                    root.display()
+                );
+                Ok(f)
+            }
+            other => other,
+        }
     }
 }
 

@@ -260,6 +260,7 @@ mod tests {
             paths: (0..40).map(|i| PathBuf::from(format!("dir,with comma/{i}.png"))).collect(),
             identity,
             names: vec!["ann".into(), "bo \"b\"".into()],
+            labelled: true,
             p_face: Some(vec![0.5; 40]),
             skipped: Vec::new(),
         };

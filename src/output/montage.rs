@@ -49,6 +49,9 @@ pub fn draw(run_dir: &Path, emb: &Embeddings, method: Method, labels: &[i64]) ->
 
 /// ", mostly <name> (83 %)" when the faces carry folder names.
 fn majority(emb: &Embeddings, rows: &[usize]) -> String {
+    if !emb.labelled {
+        return String::new();
+    }
     let mut count: BTreeMap<usize, usize> = BTreeMap::new();
     for &r in rows {
         *count.entry(emb.identity[r]).or_default() += 1;

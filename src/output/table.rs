@@ -20,7 +20,7 @@ pub fn table(s: &Scores) -> String {
         s.source,
         s.folder.display(),
         count(s.images, "image"),
-        count(s.identities, "identity"),
+        if s.one_nn_accuracy.is_nan() { "unlabelled".to_string() } else { count(s.identities, "identity") },
         s.dim,
         if s.normalized { ", L2-normalised" } else { "" },
         if s.skipped_files > 0 { format!(", {} skipped", count(s.skipped_files, "file")) } else { String::new() }
@@ -30,21 +30,27 @@ pub fn table(s: &Scores) -> String {
         "{:<17} {:>8} {:>6} {:>6} {:>6} {:>6} {:>10}  params",
         "method", "clusters", "noise", "ARI", "NMI", "purity", "silhouette"
     );
+    // NaN: a score that needs identities, on an unlabelled folder.
+    let score = |v: f64| if v.is_nan() { "-".to_string() } else { format!("{v:.3}") };
     for m in &s.methods {
         let _ = writeln!(
             out,
-            "{:<17} {:>8} {:>6} {:>6.3} {:>6.3} {:>6.3} {:>10}  {}",
+            "{:<17} {:>8} {:>6} {:>6} {:>6} {:>6} {:>10}  {}",
             m.method,
             m.clusters,
             m.noise,
-            m.ari,
-            m.nmi,
-            m.purity,
+            score(m.ari),
+            score(m.nmi),
+            score(m.purity),
             m.silhouette.map_or("-".into(), |v| format!("{v:.3}")),
             m.params
         );
     }
-    let _ = write!(out, "leave-one-out 1-NN identity accuracy: {:.3}", s.one_nn_accuracy);
+    if s.one_nn_accuracy.is_nan() {
+        let _ = write!(out, "unlabelled folder: ARI, NMI, purity and 1-NN accuracy need identity folders");
+    } else {
+        let _ = write!(out, "leave-one-out 1-NN identity accuracy: {:.3}", s.one_nn_accuracy);
+    }
     out
 }
 

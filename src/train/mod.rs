@@ -518,10 +518,11 @@ mod tests {
         let dev = device(Backend::Flex).unwrap();
         let good = train(&tiny_config(12), Backend::Flex, &dev, tmp.path(), Options::QUIET).unwrap();
         let before = std::fs::read(good.checkpoint.join(checkpoint::MODEL_FILE)).unwrap();
-        // An identity weight at the edge of f32 overflows the summed loss: the gradients,
-        // then the weights, become NaN.
+        // An identity weight near f32's largest overflows the summed loss whenever the
+        // identity loss exceeds about 1.1 (CosFace starts near 19, whatever the initial
+        // weights, which other tests running at once may shift through the shared seed).
         let mut cfg = tiny_config(12);
-        cfg.identity = Some(crate::config::IdentityConfig { weight: 1e38, ..RunConfig::default().identity.unwrap() });
+        cfg.identity = Some(crate::config::IdentityConfig { weight: 3e38, ..RunConfig::default().identity.unwrap() });
         cfg.identity.as_mut().unwrap().data = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/lfw_train_identities");
         let e = train(&cfg, Backend::Flex, &dev, tmp.path(), Options::QUIET).err().expect("diverges");
         assert!(matches!(e, Error::Diverged { epoch: 1, .. }), "{e}");
