@@ -106,7 +106,9 @@ fn parent_of(target: &Path) -> &Path {
 /// moved-aside copies).
 fn hidden_sibling(target: &Path, suffix: &str) -> PathBuf {
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    parent_of(target).join(format!(".{name}{suffix}"))
+    // A hidden target (train's `.name.resume`) is not hidden twice.
+    let dot = if name.starts_with('.') { "" } else { "." };
+    parent_of(target).join(format!("{dot}{name}{suffix}"))
 }
 
 fn sibling(target: &Path, tag: &str, pid: u32) -> PathBuf {
@@ -143,9 +145,9 @@ impl Staged {
     /// [`recover`]) and creates an empty staging folder beside it.
     pub fn begin(what: &'static str, target: &Path) -> Result<Self> {
         let lock = Lock::acquire(target)?;
+        // Also clears any staging folder of a dead run, this process id's included.
         recover(target)?;
         let dir = sibling(target, "tmp", std::process::id());
-        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         Ok(Staged { what, target: target.to_path_buf(), dir, _lock: lock })
     }

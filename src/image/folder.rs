@@ -67,6 +67,11 @@ impl IdentityFolder {
     /// Scans (does not decode) the folder. Exactly one level of sub-folders: each
     /// sub-folder is an identity; files at the top level and deeper folders are reported.
     pub fn scan(root: &Path) -> Result<Self> {
+        Self::scan_identities(root)?.non_empty()
+    }
+
+    /// [`IdentityFolder::scan`] without the check that something was found.
+    fn scan_identities(root: &Path) -> Result<Self> {
         if !root.is_dir() {
             return Err(Error::Data { path: root.to_path_buf(), reason: "not a folder (expected ROOT/<identity>/<image>)".into() });
         }
@@ -86,29 +91,39 @@ impl IdentityFolder {
             identity.extend(std::iter::repeat_n(id, images.len()));
             paths.extend(images);
         }
-        if paths.is_empty() {
-            // Say where images were seen, if anywhere: the usual mistake is one level off.
-            let at_top = skipped.iter().filter(|s| s.reason == SkipReason::TopLevelFile && is_image_path(&s.path)).count();
-            let deeper = skipped.iter().filter(|s| s.reason == SkipReason::NestedFolder).count();
-            let seen = if at_top > 0 {
-                format!(
-                    " ({at_top} image{} directly in it: put each person's images in a sub-folder named after them)",
-                    if at_top == 1 { "" } else { "s" }
-                )
-            } else if deeper > 0 {
-                format!(
-                    " ({deeper} folder{} two levels down: point at the folder that holds the identity folders)",
-                    if deeper == 1 { "" } else { "s" }
-                )
-            } else {
-                String::new()
-            };
-            return Err(Error::Data {
-                path: root.to_path_buf(),
-                reason: format!("no images found: expected ROOT/<identity>/<image> with one level of sub-folders{seen}"),
-            });
-        }
         Ok(IdentityFolder { root: root.to_path_buf(), paths, identity, names, labelled: true, skipped })
+    }
+
+    /// Image files found beside the identity folders (none are read from there).
+    fn images_at_top(&self) -> usize {
+        self.skipped.iter().filter(|s| s.reason == SkipReason::TopLevelFile && is_image_path(&s.path)).count()
+    }
+
+    /// The folder, or an error saying where images were seen, if anywhere: the usual
+    /// mistake is one level off.
+    fn non_empty(self) -> Result<Self> {
+        if !self.paths.is_empty() {
+            return Ok(self);
+        }
+        let at_top = self.images_at_top();
+        let deeper = self.skipped.iter().filter(|s| s.reason == SkipReason::NestedFolder).count();
+        let seen = if at_top > 0 {
+            format!(
+                " ({at_top} image{} directly in it: put each person's images in a sub-folder named after them)",
+                if at_top == 1 { "" } else { "s" }
+            )
+        } else if deeper > 0 {
+            format!(
+                " ({deeper} folder{} two levels down: point at the folder that holds the identity folders)",
+                if deeper == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        };
+        Err(Error::Data {
+            path: self.root,
+            reason: format!("no images found: expected ROOT/<identity>/<image> with one level of sub-folders{seen}"),
+        })
     }
 
     /// Every image below `root`, at any depth, with no identities: the everyday folder of
@@ -142,21 +157,15 @@ impl IdentityFolder {
     /// [`IdentityFolder::scan`], or, for a folder that holds images but no identity
     /// folders, [`IdentityFolder::scan_unlabelled`] (with a note saying so).
     pub fn scan_any(root: &Path) -> Result<Self> {
-        match Self::scan(root) {
-            Err(e)
-                if root.is_dir()
-                    && std::fs::read_dir(root)
-                        .is_ok_and(|r| r.filter_map(|e| e.ok()).any(|e| is_image_path(&e.path()) && e.path().is_file())) =>
-            {
-                let f = Self::scan_unlabelled(root).map_err(|_| e)?;
-                eprintln!(
-                    "note: {}: no identity folders, so the images are read as one unlabelled set (scores that need names are left out)",
-                    root.display()
-                );
-                Ok(f)
-            }
-            other => other,
+        let found = Self::scan_identities(root)?;
+        if found.paths.is_empty() && found.images_at_top() > 0 {
+            eprintln!(
+                "note: {}: no identity folders, so the images are read as one unlabelled set (scores that need names are left out)",
+                root.display()
+            );
+            return Self::scan_unlabelled(root);
         }
+        found.non_empty()
     }
 }
 

@@ -155,8 +155,7 @@ pub fn report_and_keep(
 /// staging folder of `out`, then puts it in place; `scores.json` comes last, so a
 /// folder with it is a finished run.
 pub fn write(emb: &Embeddings, evaluation: Evaluation, charts: &Charts, seed: u64, out: OutDir) -> Result<Scores> {
-    let out_dir = out.0.dir().to_path_buf();
-    let out_dir = out_dir.as_path();
+    let out_dir = out.0.dir();
     write_npy(&out_dir.join(EMBEDDINGS_FILE), &emb.matrix)?;
     fault_point("output:written-vectors");
 

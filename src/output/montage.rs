@@ -41,7 +41,7 @@ pub fn draw(run_dir: &Path, emb: &Embeddings, method: Method, labels: &[i64]) ->
         let name = if cluster < 0 { "noise.png".to_string() } else { format!("cluster_{cluster}.png") };
         let title = if cluster < 0 { format!("{}: noise", method.name()) } else { format!("{} cluster {cluster}", method.name()) };
         let path = dir.join(name);
-        let caption = format!("{title}: {} {}{}", rows.len(), if rows.len() == 1 { "face" } else { "faces" }, majority(emb, rows));
+        let caption = format!("{title}: {}{}", super::table::count(rows.len(), "face"), majority(emb, rows));
         picture(&path, &caption, &faces, &mean).map_err(|e| plot_error(&path, e))?;
     }
     Ok(members.len())
