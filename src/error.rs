@@ -23,8 +23,8 @@ pub enum Error {
     Compute { what: &'static str, reason: String },
     /// An output folder this run may not write (a file, inside the input, holding
     /// someone else's files).
-    #[error("--out {path}: {reason}")]
-    Output { path: PathBuf, reason: String },
+    #[error("{flag} {path}: {reason}")]
+    Output { flag: &'static str, path: PathBuf, reason: String },
     #[error("chart {path}: {reason}")]
     Plot { path: PathBuf, reason: String },
     /// Training produced a non-finite loss: it stops there and writes no checkpoint.

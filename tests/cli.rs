@@ -459,6 +459,7 @@ fn clusters_are_kept_as_folders_without_touching_the_originals() {
     // A non-empty folder is not overwritten without --force; --link hard-links.
     let o = run(&[]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--force"), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("error: --save-clusters kept: is not empty"), "{}", text(&o));
     let o = run(&["--force", "--link"]);
     assert!(o.status.success(), "{}", text(&o));
     let first = &std::fs::read_to_string(kept.join("clusters.csv"))

@@ -24,16 +24,14 @@ impl ClusterFolders {
     /// Refuses a `dir` that is a file, lies inside the input folder, or is not empty
     /// (unless `force`: then it is replaced whole when the new folders are complete).
     pub fn begin(dir: &Path, input: &Path, link: bool, force: bool) -> Result<Self> {
-        let refuse = |reason: String| Err(Error::Output { path: dir.to_path_buf(), reason });
-        if dir.exists() && !dir.is_dir() {
-            return refuse("--save-clusters: exists and is not a folder".into());
-        }
-        if super::is_inside(dir, input) {
-            return refuse("--save-clusters: is inside the input folder (the next run would read the copies as new faces)".into());
-        }
+        super::check_destination("--save-clusters", dir, input)?;
         let empty = std::fs::read_dir(dir).map(|mut r| r.next().is_none()).unwrap_or(true);
         if !empty && !force {
-            return refuse("--save-clusters: is not empty; choose a new folder, or pass --force to replace it".into());
+            return Err(Error::Output {
+                flag: "--save-clusters",
+                path: dir.to_path_buf(),
+                reason: "is not empty; choose a new folder, or pass --force to replace it".into(),
+            });
         }
         Ok(ClusterFolders { staged: Staged::begin("clusters", dir)?, link })
     }

@@ -51,23 +51,21 @@ impl OutDir {
     /// next run would embed its charts as faces) or holds files facemb did not write
     /// (replacing the folder would delete them); then locks it.
     pub fn begin(dir: &Path, input: &Path) -> Result<Self> {
-        let refuse = |reason: String| Err(Error::Output { path: dir.to_path_buf(), reason });
-        if dir.exists() && !dir.is_dir() {
-            return refuse("exists and is not a folder".into());
-        }
-        if is_inside(dir, input) {
-            return refuse(format!("is inside the input folder {} (its charts would be read as faces next time)", input.display()));
-        }
+        check_destination("--out", dir, input)?;
         if dir.is_dir() {
             let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
             let ours = |name: &str| {
                 [EMBEDDINGS_FILE, INDEX_FILE, CLUSTERS_FILE, SCORES_FILE, montage::MONTAGE_DIR].contains(&name) || name.ends_with(".png")
             };
             if let Some(foreign) = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).find(|n| !n.to_str().is_some_and(ours)) {
-                return refuse(format!(
-                    "holds {} which facemb did not write; a run replaces its folder whole, so choose a new or empty --out",
-                    foreign.to_string_lossy()
-                ));
+                return Err(Error::Output {
+                    flag: "--out",
+                    path: dir.to_path_buf(),
+                    reason: format!(
+                        "holds {} which facemb did not write; a run replaces its folder whole, so choose a new or empty --out",
+                        foreign.to_string_lossy()
+                    ),
+                });
             }
         }
         Ok(OutDir(Staged::begin("output", dir)?))
@@ -104,9 +102,19 @@ fn kept_clustering(evaluation: &Evaluation) -> Option<&(crate::cluster::Method, 
     evaluation.labels.iter().find(|(m, _)| *m == folders::PREFERRED).or(evaluation.labels.first())
 }
 
-/// Whether `dir` (which may not exist yet) lies inside the folder `input`.
-fn is_inside(dir: &Path, input: &Path) -> bool {
-    matches!((input.canonicalize(), resolved(dir)), (Ok(input), Some(out)) if out.starts_with(&input))
+/// Refuses an output folder `dir` (given with `flag`) that is a file or lies inside the
+/// input folder (the next run would read what is written there as faces).
+fn check_destination(flag: &'static str, dir: &Path, input: &Path) -> Result<()> {
+    let refuse = |reason: String| Err(Error::Output { flag, path: dir.to_path_buf(), reason });
+    if dir.exists() && !dir.is_dir() {
+        return refuse("exists and is not a folder".into());
+    }
+    match (input.canonicalize(), resolved(dir)) {
+        (Ok(input), Some(out)) if out.starts_with(&input) => {
+            refuse(format!("is inside the input folder {} (what is written there would be read as faces next time)", input.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `p` with symbolic links and `..` resolved, for a path that may not exist yet: its
