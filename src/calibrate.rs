@@ -2,7 +2,7 @@
 //! on training people it never trained on (`[identity] holdout`), and the clustering cuts
 //! that serve those people best. `train` runs it at the end and stores the result in the
 //! checkpoint (`calibration.json`); `infer` reads its cuts as the clustering defaults
-//! instead of guessing from the folder alone.
+//! instead of guessing from the folder alone, and `match` its tolerance.
 use std::path::PathBuf;
 
 use burn::prelude::*;
@@ -13,6 +13,7 @@ use crate::config::ModelConfig;
 use crate::embed::{Readout, embed_folder};
 use crate::error::{Error, Result};
 use crate::evaluate::metrics::adjusted_rand_index;
+use crate::identify::tolerance::{best_balanced, open_set_scan};
 use crate::image::folder::IdentityFolder;
 use crate::model::FaceNet;
 pub use crate::model::checkpoint::{Calibration, CurvePoint, HeldOut};
@@ -66,6 +67,7 @@ pub fn calibrate(x: ArrayView2<f32>, person: &[usize], readout: Readout) -> Resu
         })
         .collect();
     let mut pair_median = 0.0;
+    let mut matched = 0;
     for draw in 0..DRAWS {
         let rows = capped_draw(person, PER_PERSON, draw);
         let xs = x.select(ndarray::Axis(0), &rows);
@@ -77,6 +79,14 @@ pub fn calibrate(x: ArrayView2<f32>, person: &[usize], readout: Readout) -> Resu
             p.cw_ari += adjusted_rand_index(&ps, &chinese_whispers(xs.view(), t, 0)?);
             p.dbscan_ari += adjusted_rand_index(&ps, &dbscan(xs.view(), t, DEFAULT_MIN_SAMPLES)?);
         }
+        let grid: Vec<f32> = curve.iter().map(|p| p.threshold).collect();
+        if let Some(scan) = open_set_scan(xs.view(), &ps, &grid, draw)? {
+            for (p, (known, rejected)) in curve.iter_mut().zip(scan) {
+                p.match_known_accuracy += known;
+                p.match_unknown_rejected += rejected;
+            }
+            matched += 1;
+        }
         // The same estimate infer takes of a folder, on folders shaped like the draws.
         pair_median += median_pair_distance(xs.view()) / DRAWS as f32;
     }
@@ -85,7 +95,10 @@ pub fn calibrate(x: ArrayView2<f32>, person: &[usize], readout: Readout) -> Resu
         p.linkage_ari /= DRAWS as f64;
         p.cw_ari /= DRAWS as f64;
         p.dbscan_ari /= DRAWS as f64;
+        p.match_known_accuracy /= matched.max(1) as f64;
+        p.match_unknown_rejected /= matched.max(1) as f64;
     }
+    let scan: Vec<(f64, f64)> = curve.iter().map(|p| (p.match_known_accuracy, p.match_unknown_rejected)).collect();
     let best = |score: fn(&CurvePoint) -> f64| curve.iter().fold(&curve[0], |b, p| if score(p) > score(b) { p } else { b }).threshold;
     Ok(Calibration {
         people,
@@ -95,6 +108,7 @@ pub fn calibrate(x: ArrayView2<f32>, person: &[usize], readout: Readout) -> Resu
         linkage_threshold: best(|p| p.linkage_ari),
         cw_threshold: best(|p| p.cw_ari),
         dbscan_eps: best(|p| p.dbscan_ari),
+        match_tolerance: (matched > 0).then(|| curve[best_balanced(&scan)].threshold),
         pair_median,
         pair_quantiles: PAIR_QUANTILES.iter().map(|&q| quantile_or_nan(&all, q)).collect(),
         genuine_median: quantile_or_nan(&genuine, 0.5),
@@ -179,6 +193,11 @@ mod tests {
         let p = at(c.linkage_threshold);
         assert_eq!((p.genuine_below, p.impostor_below), (1.0, 0.0));
         assert!(c.pair_quantiles.windows(2).all(|w| w[0] <= w[1]));
+        // The simulated galleries' best tolerance names the known person and turns the
+        // other away.
+        let m = c.match_tolerance.unwrap();
+        assert!(c.genuine_median < m && m < c.impostor_median, "{m}");
+        assert_eq!((at(m).match_known_accuracy, at(m).match_unknown_rejected), (1.0, 1.0));
     }
 
     #[test]

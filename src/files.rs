@@ -18,6 +18,12 @@ pub fn write_text(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::io(path, e))
 }
 
+/// FNV-1a of `bytes`: a stable hash (std's may change between Rust releases) for names
+/// and fingerprints, not for security.
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+}
+
 /// float32 N×E, what `numpy.load` reads.
 pub fn write_npy(path: &Path, x: &Array2<f32>) -> Result<()> {
     ndarray_npy::write_npy(path, x).map_err(|e| Error::Data { path: path.to_path_buf(), reason: e.to_string() })

@@ -12,6 +12,7 @@
 //! | embed | [`embed`] | checkpoint → vectors; the pixel baseline |
 //! | cluster | [`cluster`] | DBSCAN, k-means, chinese whispers, data-derived defaults |
 //! | project | [`project`] | t-SNE, UMAP, their PCA |
+//! | identify | [`identify`] | known / unknown: faces matched against a gallery |
 //! | evaluate | [`evaluate`] | scores only (ARI, NMI, purity, silhouette, 1-NN) |
 //! | output | [`output`] | a run's files, table and charts |
 //!
@@ -30,6 +31,7 @@ pub mod error;
 pub mod evaluate;
 pub mod experiment;
 pub mod files;
+pub mod identify;
 pub mod image;
 pub mod model;
 pub mod neighbors;

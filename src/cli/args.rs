@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::backend::Backend;
 use crate::cluster::{self, Method};
 use crate::embed::DEFAULT_BATCH;
+use crate::identify::Vote;
 use crate::model::Layer;
 use crate::model::checkpoint::READY_MODEL;
 
@@ -33,6 +34,9 @@ pub enum Command {
     Infer(InferArgs),
     /// Baseline: raw-pixel embeddings of a folder, through the same clustering, scores and charts
     Pixels(PixelArgs),
+    /// Name the faces of a folder after a gallery of known people: the nearest person, or
+    /// unknown when even they are too far (writes matches.csv)
+    Match(MatchArgs),
     /// Measure a checkpoint's distances on its held-out training people and store the
     /// clustering cuts that serve them best (train does this itself when it holds people out)
     Calibrate(CalibrateArgs),
@@ -218,6 +222,50 @@ pub struct InferArgs {
     pub out: OutputArgs,
     #[command(flatten)]
     pub eval: EvalArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct MatchArgs {
+    /// Known people: a folder ROOT/<name>/<image>, or a gallery file written by --save-gallery
+    #[arg(long, short)]
+    pub gallery: PathBuf,
+    /// Faces to name: a flat folder of photos, or ROOT/<name>/<image>, whose names only
+    /// score the result (a name that is not in the gallery should come out unknown)
+    #[arg(long, short)]
+    pub query: PathBuf,
+    /// Checkpoint folder, or the model.bpk inside it [default: the ready identity model]
+    #[arg(long, short = 'm', default_value = READY_MODEL)]
+    pub model: PathBuf,
+    /// Match raw S×S grey pixels instead of a network's vectors (the baseline)
+    #[arg(long, value_name = "S", conflicts_with = "model")]
+    pub pixels: Option<usize>,
+    /// Nearest gallery faces that vote for a person
+    #[arg(long, default_value_t = 1)]
+    pub k: usize,
+    /// How the k faces vote
+    #[arg(long, value_enum, default_value_t = Vote::Majority)]
+    pub vote: Vote,
+    /// Distance beyond which a face is unknown [default: the checkpoint's calibrated
+    /// tolerance scaled to these faces; without one, learnt from the gallery's own faces]
+    #[arg(long)]
+    pub tolerance: Option<f32>,
+    /// Also save the gallery's vectors, names and model to FILE (JSON), to pass as
+    /// --gallery next time without embedding it again
+    #[arg(long, value_name = "FILE")]
+    pub save_gallery: Option<PathBuf>,
+    /// Read every image below the query folder as one unlabelled set
+    #[arg(long)]
+    pub unlabelled: bool,
+    /// Output folder [default: results/match/<query folder name>]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// One picture per matched person (and one for the unknown) in <out>/montages/
+    #[arg(long)]
+    pub montage: bool,
+    #[arg(long, default_value_t = DEFAULT_BATCH)]
+    pub batch_size: usize,
     #[command(flatten)]
     pub run: RunArgs,
 }

@@ -24,7 +24,9 @@ use crate::model::checkpoint::Checkpoint;
 use crate::model::checkpoint::{self, HeldOut};
 use crate::output::{self, OutDir, table::table};
 use crate::train;
-use args::{BenchArgs, BenchClusterArgs, BenchInferArgs, CalibrateArgs, Cli, Command, ExperimentArgs, InferArgs, PixelArgs, TrainArgs};
+use args::{
+    BenchArgs, BenchClusterArgs, BenchInferArgs, CalibrateArgs, Cli, Command, ExperimentArgs, InferArgs, MatchArgs, PixelArgs, TrainArgs,
+};
 use settings::{bench_model, folder_name};
 
 /// The Python tool's multi-letter single-dash flags, which clap cannot parse as shorts.
@@ -57,6 +59,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::Train(a) => train(a),
         Command::Infer(a) => infer(a),
         Command::Pixels(a) => pixels(a),
+        Command::Match(a) => match_faces(a),
         Command::Calibrate(a) => calibrate(a),
         Command::Experiment(a) => experiment(a),
         Command::Bench(a) => bench(a),
@@ -123,14 +126,27 @@ fn scan(dir: &Path, unlabelled: bool) -> Result<IdentityFolder> {
     Ok(folder)
 }
 
-fn infer(a: InferArgs) -> Result<()> {
-    if a.model == Path::new(checkpoint::READY_MODEL) && !a.model.exists() {
+/// The checkpoint `-m` names; the ready model's default path gets its own message when
+/// it is not found (it is relative to the current folder).
+fn open_model(path: &Path) -> Result<Checkpoint> {
+    if path == Path::new(checkpoint::READY_MODEL) && !path.exists() {
         return Err(Error::Checkpoint {
-            path: a.model.clone(),
+            path: path.to_path_buf(),
             reason: "the ready model is found relative to the current folder: run from the facemb repository, or pass -m".into(),
         });
     }
-    let ck = Checkpoint::open(&a.model)?;
+    Checkpoint::open(path)
+}
+
+fn check_pixel_size(size: usize) -> Result<()> {
+    if size == 0 || size > crate::config::MAX_IMAGE_SIZE {
+        return Err(Error::Invalid(format!("--image-size must be in 1..={}, got {size}", crate::config::MAX_IMAGE_SIZE)));
+    }
+    Ok(())
+}
+
+fn infer(a: InferArgs) -> Result<()> {
+    let ck = open_model(&a.model)?;
     let (mut opts, charts) = (a.eval.options(ck.config.identity_trained())?, a.out.charts()?);
     let default = Readout::for_config(&ck.config);
     let readout = Readout { layer: a.layer.unwrap_or(default.layer), flip: (default.flip || a.flip) && !a.no_flip };
@@ -170,9 +186,7 @@ fn infer(a: InferArgs) -> Result<()> {
 
 fn pixels(a: PixelArgs) -> Result<()> {
     let (opts, charts) = (a.eval.options(false)?, a.out.charts()?);
-    if a.image_size == 0 || a.image_size > crate::config::MAX_IMAGE_SIZE {
-        return Err(Error::Invalid(format!("--image-size must be in 1..={}, got {}", crate::config::MAX_IMAGE_SIZE, a.image_size)));
-    }
+    check_pixel_size(a.image_size)?;
     let out = OutDir::begin(&a.out.dir(&format!("pixels-{}", a.image_size), &a.input_directory), &a.input_directory)?;
     let keep = a.out.keep(&a.input_directory)?;
     let folder = scan(&a.input_directory, a.eval.unlabelled)?;
@@ -182,6 +196,124 @@ fn pixels(a: PixelArgs) -> Result<()> {
     let source = format!("pixels {0}x{0}", a.image_size);
     let scores = output::report_and_keep(&emb, &source, &a.input_directory, &opts, &charts, out, keep)?;
     println!("{}\noutputs in {}", table(&scores), dir.display());
+    Ok(())
+}
+
+fn match_faces(a: MatchArgs) -> Result<()> {
+    use crate::embed::Embedder;
+    use crate::identify::{self, Gallery, Source, tolerance};
+    use crate::output::matches::{self, MatchRun, MatchSummary};
+    let params = identify::Params::new(a.k, a.vote)?;
+    if a.tolerance.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
+        return Err(Error::Invalid("--tolerance must be a number ≥ 0".into()));
+    }
+    let progress = !a.run.quiet;
+    // The embedder, whether its vectors are compared normalised, and a calibrated
+    // tolerance (value, held-out median distance, origin) when the checkpoint has one.
+    let (embedder, normalize, calibrated) = match a.pixels {
+        Some(size) => {
+            check_pixel_size(size)?;
+            (Embedder::Pixels { size }, false, None)
+        }
+        None => {
+            let ck = open_model(&a.model)?;
+            let readout = Readout::for_config(&ck.config);
+            let normalize = ck.config.identity_trained();
+            let calibrated = ck.calibration()?.filter(|c| normalize && c.layer == readout.layer && c.flip == readout.flip).and_then(|c| {
+                c.match_tolerance.map(|t| (t, c.pair_median, format!("{} held-out training people of {}", c.people, ck.dir.display())))
+            });
+            let bytes = std::fs::read(&ck.model_file).map_err(|e| Error::io(&ck.model_file, e))?;
+            let device = backend::device(a.run.backend)?;
+            let model = Box::new(ck.load_model(&device)?);
+            let name = ck.dir.display().to_string();
+            let (config, weights) = (ck.config.model.clone(), crate::files::fnv1a(bytes));
+            (Embedder::Network { model, config, readout, device, batch_size: a.batch_size, name, weights }, normalize, calibrated)
+        }
+    };
+    let source =
+        Source { description: embedder.description(), fingerprint: embedder.fingerprint(), dim: embedder.dim(), normalized: normalize };
+    let out_dir = a.out.clone().unwrap_or_else(|| output::default_dir(Path::new("results/match"), &folder_name(&a.query), &a.query));
+    let out = OutDir::begin_beside(&out_dir, &[&a.query, &a.gallery])?;
+
+    let gallery = if a.gallery.is_file() {
+        let g = Gallery::load(&a.gallery)?;
+        g.source.check(&source, &a.gallery)?;
+        g
+    } else {
+        let folder = scan(&a.gallery, false)?;
+        if !folder.labelled {
+            return Err(Error::Data {
+                path: a.gallery.clone(),
+                reason: "a gallery needs one sub-folder per known person (ROOT/<name>/<image>)".into(),
+            });
+        }
+        let emb = embedder.embed(&folder, normalize, progress)?;
+        report_skipped("gallery", &emb.skipped[folder.skipped.len()..]);
+        let (g, missing) = Gallery::from_embeddings(&emb, source.clone());
+        for name in missing {
+            eprintln!("warning: gallery person {name} has no usable image; left out");
+        }
+        g
+    };
+    if let Some(file) = &a.save_gallery {
+        gallery.save(file)?;
+        eprintln!("gallery of {} people saved to {}", gallery.names.len(), file.display());
+    }
+    let folder = scan(&a.query, a.unlabelled)?;
+    let queries = embedder.embed(&folder, normalize, progress)?;
+    report_skipped("queries", &queries.skipped[folder.skipped.len()..]);
+    let candidates = identify::candidates(queries.matrix.view(), gallery.vectors.view(), &gallery.person, params)?;
+    let (tolerance, origin) = match (a.tolerance, calibrated) {
+        (Some(t), _) => (t, "given".to_string()),
+        (None, Some((t, median, origin))) => {
+            let all = ndarray::concatenate(ndarray::Axis(0), &[gallery.vectors.view(), queries.matrix.view()])
+                .map_err(|e| Error::Compute { what: "gallery and queries", reason: e.to_string() })?;
+            tolerance::scaled(t, median, all.view(), &origin)
+        }
+        (None, None) => tolerance::from_gallery(gallery.vectors.view(), &gallery.person)
+            .ok_or_else(|| Error::Invalid("no gallery person has two faces to learn a tolerance from: pass --tolerance".into()))?,
+    };
+    eprintln!("tolerance {tolerance:.4} ({origin})");
+    let index: std::collections::HashMap<&str, usize> = gallery.names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let truth: Option<Vec<Option<usize>>> =
+        queries.labelled.then(|| queries.identity.iter().map(|&i| index.get(queries.names[i].as_str()).copied()).collect());
+    let summary = MatchSummary {
+        source: source.description.clone(),
+        gallery: a.gallery.clone(),
+        gallery_people: gallery.names.len(),
+        gallery_faces: gallery.person.len(),
+        queries: a.query.clone(),
+        query_faces: queries.paths.len(),
+        k: params.k,
+        vote: params.vote,
+        tolerance,
+        tolerance_origin: origin,
+        named: 0,
+        unknown: 0,
+        scores: None,
+    };
+    let dir = out.path().to_path_buf();
+    let run =
+        MatchRun { queries: &queries, gallery: &gallery, candidates: &candidates, truth: truth.as_deref(), params, montage: a.montage };
+    let s = matches::write(&run, summary, out)?;
+    println!(
+        "{} matched against {} known {} ({}): {} named, {} unknown at tolerance {:.4}",
+        output::table::count(s.query_faces, "face"),
+        s.gallery_people,
+        if s.gallery_people == 1 { "person" } else { "people" },
+        output::table::count(s.gallery_faces, "face"),
+        s.named,
+        s.unknown,
+        s.tolerance
+    );
+    if let Some(o) = &s.scores {
+        println!(
+            "known people ({} queries): named correctly {:.3}, named as someone else {:.3}, taken for unknown {:.3}",
+            o.known_queries, o.known_accuracy, o.known_misnamed, o.false_unknown
+        );
+        println!("unknown people ({} queries): turned away {:.3}", o.unknown_queries, o.unknown_rejected);
+    }
+    println!("outputs in {}", dir.display());
     Ok(())
 }
 

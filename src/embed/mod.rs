@@ -164,6 +164,66 @@ pub fn embed_batch(
     Ok((e, to_vec(sigmoid(logit))?))
 }
 
+/// What turns faces into vectors for `match`: a checkpoint's network read as its
+/// [`Readout`], or raw pixels; vectors L2-normalised or not.
+pub enum Embedder {
+    Network {
+        model: Box<FaceNet>,
+        config: ModelConfig,
+        readout: Readout,
+        device: Device,
+        batch_size: usize,
+        /// The checkpoint as the user named it.
+        name: String,
+        /// FNV-1a of the weight file's bytes: a gallery is matched only against the same weights.
+        weights: u64,
+    },
+    Pixels {
+        size: usize,
+    },
+}
+
+impl Embedder {
+    /// The vectors of every image of `folder`, normalised when `normalize` says.
+    pub fn embed(&self, folder: &IdentityFolder, normalize: bool, progress: bool) -> Result<Embeddings> {
+        let mut e = match self {
+            Embedder::Network { model, config, readout, device, batch_size, .. } => {
+                embed_folder(model, config, *readout, folder, device, *batch_size, progress)?
+            }
+            Embedder::Pixels { size } => pixels::pixel_embeddings(folder, *size, progress)?,
+        };
+        if normalize {
+            e.matrix = crate::neighbors::l2_normalize(e.matrix.view());
+        }
+        Ok(e)
+    }
+
+    /// "cnn <checkpoint>" or "pixels SxS", as the scores name their source.
+    pub fn description(&self) -> String {
+        match self {
+            Embedder::Network { name, .. } => format!("cnn {name}"),
+            Embedder::Pixels { size } => format!("pixels {size}x{size}"),
+        }
+    }
+
+    /// What two runs must share for their vectors to be compared.
+    pub fn fingerprint(&self) -> String {
+        match self {
+            Embedder::Network { readout, weights, .. } => {
+                format!("weights {weights:016x}, {:?} layer{}", readout.layer, if readout.flip { ", flip-averaged" } else { "" })
+            }
+            Embedder::Pixels { size } => format!("pixels {size}x{size}"),
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        match self {
+            Embedder::Network { config, .. } => config.embedding_size,
+            Embedder::Pixels { size } => size * size,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

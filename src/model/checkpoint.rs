@@ -46,6 +46,10 @@ pub struct Calibration {
     pub cw_threshold: f32,
     /// DBSCAN radius (min_samples 3) with the best ARI.
     pub dbscan_eps: f32,
+    /// `facemb match`'s default tolerance: the best balance of known accuracy and unknown
+    /// rejection over the draws (None in calibrations made before `match` existed).
+    #[serde(default)]
+    pub match_tolerance: Option<f32>,
     /// Median distance between two held-out images (any two: nearly all are of different
     /// people), the scale the linkage cut is carried to other folders by.
     pub pair_median: f32,
@@ -69,6 +73,13 @@ pub struct CurvePoint {
     pub linkage_ari: f64,
     pub cw_ari: f64,
     pub dbscan_ari: f64,
+    /// `facemb match` simulated on the same draws (half the people known, one image of
+    /// each a query; the other half unknown): known people named, and strangers turned
+    /// away, at this tolerance. Absent from calibrations made before `match` existed.
+    #[serde(default)]
+    pub match_known_accuracy: f64,
+    #[serde(default)]
+    pub match_unknown_rejected: f64,
 }
 
 /// Saves a checkpoint to `dir` in one call: [`destination`] then [`write`].

@@ -7,6 +7,7 @@
 //! or kill of a rerun, two runs into one folder are refused (a lock), and no file of an
 //! earlier run is left beside new ones.
 pub mod folders;
+pub mod matches;
 pub mod montage;
 pub mod plot;
 pub mod table;
@@ -51,11 +52,30 @@ impl OutDir {
     /// next run would embed its charts as faces) or holds files facemb did not write
     /// (replacing the folder would delete them); then locks it.
     pub fn begin(dir: &Path, input: &Path) -> Result<Self> {
-        check_destination("--out", dir, input)?;
+        Self::begin_beside(dir, &[input])
+    }
+
+    /// [`OutDir::begin`] for a run that reads several input folders (`match`: a gallery
+    /// and queries); the destination may lie inside none of them.
+    pub fn begin_beside(dir: &Path, inputs: &[&Path]) -> Result<Self> {
+        for input in inputs {
+            check_destination("--out", dir, input)?;
+        }
         if dir.is_dir() {
             let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
             let ours = |name: &str| {
-                [EMBEDDINGS_FILE, INDEX_FILE, CLUSTERS_FILE, SCORES_FILE, montage::MONTAGE_DIR].contains(&name) || name.ends_with(".png")
+                [
+                    EMBEDDINGS_FILE,
+                    INDEX_FILE,
+                    CLUSTERS_FILE,
+                    SCORES_FILE,
+                    montage::MONTAGE_DIR,
+                    matches::MATCHES_FILE,
+                    matches::SUMMARY_FILE,
+                    matches::SWEEP_FILE,
+                ]
+                .contains(&name)
+                    || name.ends_with(".png")
             };
             if let Some(foreign) = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).find(|n| !n.to_str().is_some_and(ours)) {
                 return Err(Error::Output {
@@ -88,8 +108,7 @@ pub fn default_dir(base: &Path, name: &str, input: &Path) -> PathBuf {
     let here = input.canonicalize().unwrap_or_else(|_| input.to_path_buf());
     match earlier {
         Some(e) if e.canonicalize().unwrap_or_else(|_| e.clone()) != here => {
-            // FNV-1a: a stable hash (std's may change between Rust releases).
-            let hash = here.to_string_lossy().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+            let hash = crate::files::fnv1a(here.to_string_lossy().bytes());
             base.join(format!("{name}-{:08x}", hash as u32))
         }
         _ => plain,
@@ -190,7 +209,7 @@ pub fn write(emb: &Embeddings, evaluation: Evaluation, charts: &Charts, seed: u6
     if charts.montage
         && let Some((method, labels)) = kept_clustering(&evaluation)
     {
-        let n = montage::draw(out_dir, emb, *method, labels)?;
+        let n = montage::draw(out_dir, emb, montage::Groups::Clusters(*method), labels)?;
         eprintln!("{n} montages of {} in {}", method.name(), out.path().join(montage::MONTAGE_DIR).display());
     }
     let mut scores = evaluation.scores;

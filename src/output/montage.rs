@@ -21,10 +21,33 @@ const THUMB: usize = 64;
 const GAP: usize = 4;
 const MEAN: usize = 2 * THUMB;
 
-/// Draws the montages of `labels` (a cluster id per row of `emb`, −1 = noise) into
+/// What the groups of a montage are.
+#[derive(Clone, Copy, Debug)]
+pub enum Groups<'a> {
+    /// Clusters of a method: `cluster_<id>.png`, and `noise.png` for −1.
+    Clusters(Method),
+    /// Gallery people a query was matched to (`facemb match`), by index into these names:
+    /// `person_<index>.png`, and `unknown.png` for −1.
+    People(&'a [String]),
+}
+
+impl Groups<'_> {
+    fn file_and_title(&self, group: i64) -> (String, String) {
+        match (self, group) {
+            (Groups::Clusters(m), g) if g < 0 => ("noise.png".into(), format!("{}: noise", m.name())),
+            (Groups::Clusters(m), g) => (format!("cluster_{g}.png"), format!("{} cluster {g}", m.name())),
+            (Groups::People(_), g) if g < 0 => ("unknown.png".into(), "unknown".into()),
+            (Groups::People(names), g) => {
+                (format!("person_{g}.png"), format!("matched to {}", names.get(g as usize).map_or("?", |n| n.as_str())))
+            }
+        }
+    }
+}
+
+/// Draws the montages of `labels` (a group per row of `emb`, −1 = noise or unknown) into
 /// `run_dir/montages/`; returns how many were drawn. Files that no longer decode are left
 /// out of the picture, not an error.
-pub fn draw(run_dir: &Path, emb: &Embeddings, method: Method, labels: &[i64]) -> Result<usize> {
+pub fn draw(run_dir: &Path, emb: &Embeddings, groups: Groups, labels: &[i64]) -> Result<usize> {
     let dir = run_dir.join(MONTAGE_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let mut members: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
@@ -38,8 +61,7 @@ pub fn draw(run_dir: &Path, emb: &Embeddings, method: Method, labels: &[i64]) ->
         for f in &faces {
             mean.iter_mut().zip(f).for_each(|(m, v)| *m += v / faces.len() as f32);
         }
-        let name = if cluster < 0 { "noise.png".to_string() } else { format!("cluster_{cluster}.png") };
-        let title = if cluster < 0 { format!("{}: noise", method.name()) } else { format!("{} cluster {cluster}", method.name()) };
+        let (name, title) = groups.file_and_title(cluster);
         let path = dir.join(name);
         let caption = format!("{title}: {}{}", super::table::count(rows.len(), "face"), majority(emb, rows));
         picture(&path, &caption, &faces, &mean).map_err(|e| plot_error(&path, e))?;
