@@ -575,3 +575,77 @@ fn known_people_are_named_strangers_turned_away_and_a_saved_gallery_is_reused() 
     assert!(!o.status.success() && err.trim().lines().count() == 1 && err.contains("no images found"), "{err}");
     assert_eq!((listing(&gallery), listing(&queries)), before, "the input folders are never changed");
 }
+
+/// A pixel run of four AT&T people with `--report`, and `facemb report` on a run drawn
+/// without charts (the page then computes its own layouts).
+fn report_runs(t: &Path) -> (PathBuf, PathBuf) {
+    let folder = att_subset(t, 4);
+    let (with, without) = (t.join("with"), t.join("without"));
+    let o = facemb(&["pixels", "-id", folder.to_str().unwrap(), "-is", "32", "--out", with.to_str().unwrap(), "--report", "--quiet"], t);
+    assert!(o.status.success(), "{}", text(&o));
+    let o =
+        facemb(&["pixels", "-id", folder.to_str().unwrap(), "-is", "32", "--out", without.to_str().unwrap(), "--no-charts", "--quiet"], t);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = facemb(&["report", without.to_str().unwrap()], t);
+    assert!(o.status.success(), "{}", text(&o));
+    (with, without)
+}
+
+#[test]
+fn a_report_is_one_offline_page_with_every_face_and_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (with, without) = report_runs(tmp.path());
+    for dir in [&with, &without] {
+        let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("src=\"/"), "nothing fetched");
+        let data = html.split("<script id=\"data\" type=\"application/json\">").nth(1).unwrap().split("</script>").next().unwrap();
+        let v: serde_json::Value = serde_json::from_str(data).unwrap();
+        let thumbs = v["thumbs"].as_array().unwrap();
+        assert!(
+            thumbs.len() == 40 && thumbs.iter().all(|t| t.as_str().unwrap().starts_with("data:image/jpeg;base64,")),
+            "one thumbnail per face"
+        );
+        let layouts: Vec<&str> = v["layouts"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+        assert_eq!(layouts, ["tsne", "umap"]);
+        assert_eq!(v["layouts"][0]["x"].as_array().unwrap().len(), 40);
+        assert_eq!(v["clusters"].as_array().unwrap().len(), 5, "every method's clusters");
+        assert_eq!(v["names"].as_array().unwrap().len(), 4);
+    }
+    assert!(with.join("layouts.csv").is_file() && !without.join("layouts.csv").exists());
+    // Not a run folder: one line, exit ≠ 0.
+    let o = facemb(&["report", tmp.path().to_str().unwrap()], tmp.path());
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success() && err.trim().lines().count() == 1 && err.contains("scores.json"), "{err}");
+}
+
+/// The page in a real browser (Debian's `chromium`): points drawn, and hovering one shows
+/// its thumbnail (checked by the page's own `#selftest`), plus a screenshot. Needs
+/// Chromium, so it is not in the default run; `.ci/run` runs it when Chromium is present.
+#[test]
+#[ignore = "needs chromium; .ci/run runs it when chromium is installed"]
+fn the_report_draws_its_points_in_chromium_and_hover_shows_the_face() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (with, _) = report_runs(tmp.path());
+    let url = format!("file://{}#selftest", with.join("report.html").display());
+    let chromium = |extra: &[&str]| {
+        let profile = tmp.path().join("profile");
+        let mut args = vec!["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"];
+        let profile_arg = format!("--user-data-dir={}", profile.display());
+        args.push(&profile_arg);
+        args.extend_from_slice(extra);
+        args.push(&url);
+        Command::new("chromium").args(&args).output().expect("chromium is installed (apt install chromium)")
+    };
+    let o = chromium(&["--virtual-time-budget=20000", "--dump-dom"]);
+    let dom = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        dom.contains("selftest ok: 40 of 40 points drawn"),
+        "{}",
+        dom.lines().filter(|l| l.contains("selftest")).collect::<Vec<_>>().join("\n")
+    );
+    let shot = tmp.path().join("report.png");
+    let o = chromium(&["--window-size=1280,1300", &format!("--screenshot={}", shot.display())]);
+    assert!(o.status.success(), "{}", text(&o));
+    // A blank page is about 7 kB; the scores, map and tooltip make it far more.
+    assert!(std::fs::metadata(&shot).unwrap().len() > 40_000, "screenshot {}", shot.display());
+}

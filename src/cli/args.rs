@@ -34,6 +34,9 @@ pub enum Command {
     Infer(InferArgs),
     /// Baseline: raw-pixel embeddings of a folder, through the same clustering, scores and charts
     Pixels(PixelArgs),
+    /// Write report.html for a run folder of infer, pixels or match: scores, interactive t-SNE /
+    /// UMAP maps with each face on hover, clusters and config, in one file that opens offline
+    Report(ReportArgs),
     /// Name the faces of a folder after a gallery of known people: the nearest person, or
     /// unknown when even they are too far (writes matches.csv)
     Match(MatchArgs),
@@ -227,6 +230,12 @@ pub struct InferArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A run folder of `infer`, `pixels` or `match` (the one holding scores.json or match.json)
+    pub run: PathBuf,
+}
+
+#[derive(Args, Debug)]
 pub struct MatchArgs {
     /// Known people: a folder ROOT/<name>/<image>, or a gallery file written by --save-gallery
     #[arg(long, short)]
@@ -264,6 +273,10 @@ pub struct MatchArgs {
     /// One picture per matched person (and one for the unknown) in <out>/montages/
     #[arg(long)]
     pub montage: bool,
+    /// Also write report.html: the gallery and the queries on t-SNE / UMAP maps with the
+    /// known people's regions, each face on hover, and the scores, in one offline file
+    #[arg(long)]
+    pub report: bool,
     #[arg(long, default_value_t = DEFAULT_BATCH)]
     pub batch_size: usize,
     #[command(flatten)]
@@ -310,6 +323,10 @@ pub struct OutputArgs {
     /// automatic default) when it ran, else the first of --methods
     #[arg(long, value_name = "DIR")]
     pub save_clusters: Option<PathBuf>,
+    /// Also write report.html: scores, interactive t-SNE / UMAP maps (hover shows the face),
+    /// every cluster's faces and the config, in one file that opens with no network
+    #[arg(long)]
+    pub report: bool,
     /// With --save-clusters: hard-link instead of copying (same disk only; copies otherwise)
     #[arg(long, requires = "save_clusters")]
     pub link: bool,

@@ -25,7 +25,8 @@ use crate::model::checkpoint::{self, HeldOut};
 use crate::output::{self, OutDir, table::table};
 use crate::train;
 use args::{
-    BenchArgs, BenchClusterArgs, BenchInferArgs, CalibrateArgs, Cli, Command, ExperimentArgs, InferArgs, MatchArgs, PixelArgs, TrainArgs,
+    BenchArgs, BenchClusterArgs, BenchInferArgs, CalibrateArgs, Cli, Command, ExperimentArgs, InferArgs, MatchArgs, PixelArgs, ReportArgs,
+    TrainArgs,
 };
 use settings::{bench_model, folder_name};
 
@@ -60,6 +61,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::Infer(a) => infer(a),
         Command::Pixels(a) => pixels(a),
         Command::Match(a) => match_faces(a),
+        Command::Report(a) => report(a),
         Command::Calibrate(a) => calibrate(a),
         Command::Experiment(a) => experiment(a),
         Command::Bench(a) => bench(a),
@@ -199,6 +201,31 @@ fn pixels(a: PixelArgs) -> Result<()> {
     Ok(())
 }
 
+fn report(a: ReportArgs) -> Result<()> {
+    let summary = a.run.join(output::matches::SUMMARY_FILE);
+    let finished = a.run.join(output::SCORES_FILE).is_file() || (summary.is_file() && a.run.join(output::INDEX_FILE).is_file());
+    if !finished {
+        return Err(Error::Data {
+            path: a.run.clone(),
+            reason: format!(
+                "not a finished run folder of infer or pixels (no {}), nor of match --report (no {})",
+                output::SCORES_FILE,
+                output::matches::SUMMARY_FILE
+            ),
+        });
+    }
+    let _lock = crate::files::Lock::acquire(&a.run)?;
+    let started = std::time::Instant::now();
+    let bytes = output::report::write(&a.run, &a.run)?;
+    println!(
+        "{} ({:.1} MB) in {:.1} s",
+        a.run.join(output::report::REPORT_FILE).display(),
+        bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn match_faces(a: MatchArgs) -> Result<()> {
     use crate::embed::Embedder;
     use crate::identify::{self, Gallery, Source, tolerance};
@@ -281,6 +308,7 @@ fn match_faces(a: MatchArgs) -> Result<()> {
         source: source.description.clone(),
         gallery: a.gallery.clone(),
         gallery_people: gallery.names.len(),
+        people: gallery.names.clone(),
         gallery_faces: gallery.person.len(),
         queries: a.query.clone(),
         query_faces: queries.paths.len(),
@@ -293,8 +321,16 @@ fn match_faces(a: MatchArgs) -> Result<()> {
         scores: None,
     };
     let dir = out.path().to_path_buf();
-    let run =
-        MatchRun { queries: &queries, gallery: &gallery, candidates: &candidates, truth: truth.as_deref(), params, montage: a.montage };
+    let run = MatchRun {
+        queries: &queries,
+        gallery: &gallery,
+        candidates: &candidates,
+        tolerance,
+        truth: truth.as_deref(),
+        params,
+        montage: a.montage,
+        report: a.report,
+    };
     let s = matches::write(&run, summary, out)?;
     println!(
         "{} matched against {} known {} ({}): {} named, {} unknown at tolerance {:.4}",

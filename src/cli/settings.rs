@@ -77,14 +77,19 @@ impl OutputArgs {
     /// The charts to draw; a chart name is a file name, not a path.
     pub fn charts(&self) -> Result<Charts> {
         if self.no_charts {
-            return Ok(Charts { montage: self.montage, ..Charts::none() });
+            return Ok(Charts { montage: self.montage, report: self.report, ..Charts::none() });
         }
         for (flag, name) in [("output-tsne", &self.output_tsne), ("output-umap", &self.output_umap)] {
             if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
                 return Err(Error::Invalid(format!("--{flag} {name:?}: a chart name is a file name, not a path")));
             }
         }
-        Ok(Charts { tsne: Some(self.output_tsne.clone()), umap: Some(self.output_umap.clone()), montage: self.montage })
+        Ok(Charts {
+            tsne: Some(self.output_tsne.clone()),
+            umap: Some(self.output_umap.clone()),
+            montage: self.montage,
+            report: self.report,
+        })
     }
 
     /// The `--save-clusters` destination, checked and locked, when one was given.

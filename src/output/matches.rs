@@ -10,13 +10,16 @@ use super::montage::{self, Groups};
 use super::plot::{Series, line_chart_png};
 use crate::embed::Embeddings;
 use crate::error::Result;
-use crate::files::{Csv, write_json};
+use crate::files::{Csv, write_json, write_npy};
 use crate::identify::{Candidate, Gallery, Outcome, Params, outcome, sweep, tolerance_grid};
 
 pub const MATCHES_FILE: &str = "matches.csv";
 pub const SUMMARY_FILE: &str = "match.json";
 pub const SWEEP_FILE: &str = "tolerance.csv";
 pub const SWEEP_CHART: &str = "tolerance.png";
+/// The `clusters.csv` column of a match report: each gallery face's own person, each
+/// query's matched person (−1 unknown).
+pub const MATCHED_COLUMN: &str = "matched";
 
 /// One `match` run in numbers (`match.json`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -24,6 +27,8 @@ pub struct MatchSummary {
     pub source: String,
     pub gallery: PathBuf,
     pub gallery_people: usize,
+    /// The gallery's people, by the index `clusters.csv`'s matched column uses.
+    pub people: Vec<String>,
     pub gallery_faces: usize,
     pub queries: PathBuf,
     pub query_faces: usize,
@@ -45,17 +50,20 @@ pub struct MatchRun<'a> {
     pub queries: &'a Embeddings,
     pub gallery: &'a Gallery,
     pub candidates: &'a [Candidate],
+    pub tolerance: f32,
     /// The gallery person each query shows (None: not in the gallery), when queries carry names.
     pub truth: Option<&'a [Option<usize>]>,
     pub params: Params,
     pub montage: bool,
+    /// Also write `report.html` (with the vectors, index, matched column and layouts it is built from).
+    pub report: bool,
 }
 
 /// Writes the run into `out` and puts it in place; returns the summary (whose `scores`
 /// and counts it fills in).
 pub fn write(run: &MatchRun, mut summary: MatchSummary, out: OutDir) -> Result<MatchSummary> {
     let dir = out.0.dir();
-    let t = summary.tolerance;
+    let t = run.tolerance;
     let name = |p: Option<usize>| p.map_or("unknown".to_string(), |p| run.gallery.names[p].clone());
     let mut csv = Csv::new(["query", "identity", "predicted", "distance", "nearest", "runner_up", "runner_up_distance"]);
     for (i, c) in run.candidates.iter().enumerate() {
@@ -119,6 +127,40 @@ pub fn write(run: &MatchRun, mut summary: MatchSummary, out: OutDir) -> Result<M
         eprintln!("{n} montages in {}", out.path().join(montage::MONTAGE_DIR).display());
     }
     write_json(&dir.join(SUMMARY_FILE), &summary)?;
+    if run.report {
+        write_report_inputs(run, dir)?;
+        let bytes = super::report::write(dir, out.path())?;
+        eprintln!("report {} ({:.1} MB)", out.path().join(super::report::REPORT_FILE).display(), bytes as f64 / 1e6);
+    }
     out.0.commit()?;
     Ok(summary)
+}
+
+/// The files a report is built from, for the gallery's faces then the queries: the
+/// vectors, which file each row is, the person each shows or was matched to, and the
+/// t-SNE / UMAP layouts of all of them together.
+fn write_report_inputs(run: &MatchRun, dir: &std::path::Path) -> Result<()> {
+    let (g, q) = (run.gallery, run.queries);
+    let all = ndarray::concatenate(ndarray::Axis(0), &[g.vectors.view(), q.matrix.view()])
+        .map_err(|e| crate::error::Error::Compute { what: "gallery and queries", reason: e.to_string() })?;
+    write_npy(&dir.join(super::EMBEDDINGS_FILE), &all)?;
+    let mut index = Csv::new(["row", "path", "identity", "p_face"]);
+    let mut matched = Csv::new(["row", "identity", MATCHED_COLUMN]);
+    for (i, (path, &p)) in g.paths.iter().zip(&g.person).enumerate() {
+        index.row([i.to_string(), path.to_string_lossy().into_owned(), g.names[p].clone(), String::new()]);
+        matched.row([i.to_string(), g.names[p].clone(), p.to_string()]);
+    }
+    let t = run.tolerance;
+    for (j, c) in run.candidates.iter().enumerate() {
+        let (row, name) = (g.paths.len() + j, if q.labelled { q.names[q.identity[j]].clone() } else { String::new() });
+        index.row([row.to_string(), q.paths[j].to_string_lossy().into_owned(), name.clone(), String::new()]);
+        matched.row([row.to_string(), name, c.decide(t).map_or(-1, |p| p as i64).to_string()]);
+    }
+    index.write(&dir.join(super::INDEX_FILE))?;
+    matched.write(&dir.join(super::CLUSTERS_FILE))?;
+    let layouts = super::project_all(all.view(), 0);
+    if !layouts.is_empty() {
+        super::report::layouts_csv(&layouts).write(&dir.join(super::LAYOUTS_FILE))?;
+    }
+    Ok(())
 }

@@ -10,6 +10,7 @@ pub mod folders;
 pub mod matches;
 pub mod montage;
 pub mod plot;
+pub mod report;
 pub mod table;
 
 use std::path::{Path, PathBuf};
@@ -27,14 +28,17 @@ pub const EMBEDDINGS_FILE: &str = "embeddings.npy";
 pub const INDEX_FILE: &str = "index.csv";
 pub const CLUSTERS_FILE: &str = "clusters.csv";
 pub const SCORES_FILE: &str = "scores.json";
+/// The 2-D layouts behind the charts: `row`, `tsne_x`, `tsne_y`, `umap_x`, `umap_y`.
+pub const LAYOUTS_FILE: &str = "layouts.csv";
 
 /// File stems of the charts to draw (`<stem>_<E>.png`); None draws no chart. `montage`
-/// draws one picture per cluster ([`montage`]).
+/// draws one picture per cluster ([`montage`]); `report` writes `report.html` ([`report`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Charts {
     pub tsne: Option<String>,
     pub umap: Option<String>,
     pub montage: bool,
+    pub report: bool,
 }
 
 impl Charts {
@@ -69,6 +73,8 @@ impl OutDir {
                     INDEX_FILE,
                     CLUSTERS_FILE,
                     SCORES_FILE,
+                    LAYOUTS_FILE,
+                    report::REPORT_FILE,
                     montage::MONTAGE_DIR,
                     matches::MATCHES_FILE,
                     matches::SUMMARY_FILE,
@@ -216,35 +222,77 @@ pub fn write(emb: &Embeddings, evaluation: Evaluation, charts: &Charts, seed: u6
     // The charts' final paths: where they will be once the folder is in place.
     scores.charts = drawn.iter().filter_map(|p| p.file_name()).map(|n| out.path().join(n)).collect();
     write_json(&out_dir.join(SCORES_FILE), &scores)?;
+    if charts.report {
+        let t = Instant::now();
+        let bytes = report::write(out_dir, out.path())?;
+        eprintln!(
+            "report {} ({:.1} MB) in {:.1} s",
+            out.path().join(report::REPORT_FILE).display(),
+            bytes as f64 / 1e6,
+            t.elapsed().as_secs_f64()
+        );
+    }
     out.0.commit()?;
     Ok(scores)
 }
 
 /// A 2-D layout of the rows of a matrix.
-type Projection<'a> = &'a dyn Fn(ArrayView2<f32>) -> Result<Array2<f32>>;
+type Projection = Box<dyn Fn(ArrayView2<f32>) -> Result<Array2<f32>>>;
 
-/// The t-SNE and UMAP charts of `x` asked for by `charts`. A folder too small to
-/// project still gets its vectors, clusters and scores: a projection that fails is a
-/// warning, not an error.
-fn draw_charts(emb: &Embeddings, x: ArrayView2<f32>, source: &str, charts: &Charts, seed: u64, out_dir: &Path) -> Result<Vec<PathBuf>> {
-    let dim = emb.dim();
-    let caption = |method: &str| format!("{method} of {source} — N = {}, E = {dim}", emb.paths.len());
-    let tsne = |x: ArrayView2<f32>| project::tsne(x, &TsneParams { seed, ..TsneParams::default() });
-    let umap = |x: ArrayView2<f32>| project::umap(x, &UmapParams { seed, ..UmapParams::default() });
-    let projections: [(&Option<String>, &str, Projection); 2] = [(&charts.tsne, "t-SNE", &tsne), (&charts.umap, "UMAP", &umap)];
-    let mut drawn = Vec::new();
-    for (stem, method, project) in projections {
-        let Some(stem) = stem else { continue };
+/// The projections a run can draw: (name, its layout of the rows).
+fn projections(seed: u64) -> [(&'static str, Projection); 2] {
+    [
+        ("tsne", Box::new(move |x: ArrayView2<f32>| project::tsne(x, &TsneParams { seed, ..TsneParams::default() }))),
+        ("umap", Box::new(move |x: ArrayView2<f32>| project::umap(x, &UmapParams { seed, ..UmapParams::default() }))),
+    ]
+}
+
+/// `(name, layout)` of the projections `wanted` (by name) that succeed; a projection that
+/// fails (a folder too small) is a warning.
+fn layouts_of(x: ArrayView2<f32>, seed: u64, wanted: &dyn Fn(&str) -> bool) -> Vec<(String, Array2<f32>)> {
+    let mut out = Vec::new();
+    for (name, project) in projections(seed) {
+        if !wanted(name) {
+            continue;
+        }
         let t = Instant::now();
         match project(x) {
             Ok(y) => {
-                eprintln!("{method} layout of {} points in {:.1} s", emb.paths.len(), t.elapsed().as_secs_f64());
-                let path = out_dir.join(format!("{stem}_{dim}.png"));
-                plot::scatter_png(&path, y.view(), &emb.identity, &emb.names, &caption(method))?;
-                drawn.push(path);
+                eprintln!("{} layout of {} points in {:.1} s", chart_name(name), x.nrows(), t.elapsed().as_secs_f64());
+                out.push((name.to_string(), y));
             }
-            Err(e) => eprintln!("warning: no {method} chart: {e}"),
+            Err(e) => eprintln!("warning: no {} chart or layout: {e}", chart_name(name)),
         }
+    }
+    out
+}
+
+/// Both layouts of `x` (the report's fallback for a run drawn without charts).
+pub fn project_all(x: ArrayView2<f32>, seed: u64) -> Vec<(String, Array2<f32>)> {
+    layouts_of(x, seed, &|_| true)
+}
+
+fn chart_name(projection: &str) -> &'static str {
+    if projection == "tsne" { "t-SNE" } else { "UMAP" }
+}
+
+/// The t-SNE and UMAP charts of `x` asked for by `charts`, and their layouts in
+/// `layouts.csv`. A folder too small to project still gets its vectors, clusters and
+/// scores.
+fn draw_charts(emb: &Embeddings, x: ArrayView2<f32>, source: &str, charts: &Charts, seed: u64, out_dir: &Path) -> Result<Vec<PathBuf>> {
+    let dim = emb.dim();
+    let stem = |name: &str| if name == "tsne" { charts.tsne.clone() } else { charts.umap.clone() };
+    let layouts = layouts_of(x, seed, &|name| stem(name).is_some());
+    if !layouts.is_empty() {
+        report::layouts_csv(&layouts).write(&out_dir.join(LAYOUTS_FILE))?;
+    }
+    let mut drawn = Vec::new();
+    for (name, y) in &layouts {
+        let Some(stem) = stem(name) else { continue };
+        let path = out_dir.join(format!("{stem}_{dim}.png"));
+        let caption = format!("{} of {source} — N = {}, E = {dim}", chart_name(name), emb.paths.len());
+        plot::scatter_png(&path, y.view(), &emb.identity, &emb.names, &caption)?;
+        drawn.push(path);
     }
     Ok(drawn)
 }
@@ -290,7 +338,7 @@ mod tests {
             p_face: Some(vec![0.5; 40]),
             skipped: Vec::new(),
         };
-        let charts = Charts { tsne: Some("t".into()), umap: None, montage: false };
+        let charts = Charts { tsne: Some("t".into()), umap: None, montage: false, report: false };
         let s =
             report(&emb, "test", Path::new("f"), &EvalOptions::default(), &charts, OutDir::begin(&dir, Path::new("f")).unwrap()).unwrap();
         assert_eq!(s.charts, vec![dir.as_path().join("t_8.png")]);

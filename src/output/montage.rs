@@ -83,7 +83,7 @@ fn majority(emb: &Embeddings, rows: &[usize]) -> String {
 }
 
 /// CHW floats in [0, 1] → interleaved RGB bytes.
-fn rgb(chw: &[f32]) -> Vec<u8> {
+pub(crate) fn rgb(chw: &[f32]) -> Vec<u8> {
     let plane = chw.len() / 3;
     (0..plane).flat_map(|i| (0..3).map(move |c| (chw[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8)).collect()
 }
