@@ -57,6 +57,8 @@ EOF
     | tee "$OUT/peers.md"
   echo "== peers: layout quality (trustworthiness, k = 10)" >&2
   "$py" -W ignore scripts/peers_quality.py --n "$N" --real "$OUT/lfw.npz" | tee "$OUT/peers_quality.md"
+  echo "== peers: match's nearest-person search (sklearn, as face_recognition's example)" >&2
+  "$py" -W ignore scripts/peer_match.py "$OUT/lfw.npz" | tee "$OUT/peer_match.md"
 fi
 echo "load average at end: $(loadavg)" | tee -a "$OUT/load.txt"
 python3 scripts/bench_table.py "$OUT" | tee "$OUT/table.md"

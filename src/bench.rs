@@ -91,10 +91,43 @@ pub struct Timing {
 }
 
 /// What `algorithms` runs, named as in `--skip`.
-pub const ALGORITHMS: [&str; 5] = ["tsne", "umap", "dbscan", "kmeans", "cw"];
+pub const ALGORITHMS: [&str; 6] = ["tsne", "umap", "dbscan", "kmeans", "cw", "match"];
 
-/// Times t-SNE and UMAP (each with the trustworthiness of its layout, k = 10) and DBSCAN,
-/// k-means and chinese whispers (each with its ARI against `labels`) on `x`, with the
+/// The known / unknown split `bench-cluster` times `match` on (the one
+/// `scripts/match_split.sh` makes of a folder, and `scripts/peer_match.py` of the same
+/// vectors): identities in order of first appearance, the first half known with their last
+/// row a query and the rest the gallery, every row of the other half an unknown query.
+/// Returns (gallery rows, queries rows, the known identity of each query or None).
+pub fn match_split(labels: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<Option<usize>>) {
+    let mut order: Vec<usize> = Vec::new();
+    let mut rows: std::collections::HashMap<usize, Vec<usize>> = Default::default();
+    for (r, &l) in labels.iter().enumerate() {
+        rows.entry(l).or_insert_with(|| {
+            order.push(l);
+            Vec::new()
+        });
+        rows.get_mut(&l).expect("inserted above").push(r);
+    }
+    let (mut gallery, mut queries, mut truth) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, l) in order.iter().enumerate() {
+        let r = &rows[l];
+        if i < order.len() / 2 {
+            if let Some((last, rest)) = r.split_last().filter(|(_, rest)| !rest.is_empty()) {
+                gallery.extend_from_slice(rest);
+                queries.push(*last);
+                truth.push(Some(*l));
+            }
+        } else {
+            queries.extend_from_slice(r);
+            truth.extend(std::iter::repeat_n(None, r.len()));
+        }
+    }
+    (gallery, queries, truth)
+}
+
+/// Times t-SNE and UMAP (each with the trustworthiness of its layout, k = 10), DBSCAN,
+/// k-means and chinese whispers (each with its ARI against `labels`) and `match`'s
+/// nearest-person search ([`match_split`]) on `x`, with the
 /// parameters `speed.py` gives its peers: DBSCAN min_samples 5 and CW at the same radius.
 pub fn algorithms(x: ArrayView2<f32>, labels: &[usize], data: &str, eps: f32, k: usize, skip: &[String]) -> Result<Vec<Timing>> {
     use crate::evaluate::metrics;
@@ -141,6 +174,21 @@ pub fn algorithms(x: ArrayView2<f32>, labels: &[usize], data: &str, eps: f32, k:
         let t = Instant::now();
         let pred = cluster::chinese_whispers(x, eps, 0)?;
         row("chinese whispers", t.elapsed().as_secs_f64(), format!("threshold {eps:.3}, {}", ari(&pred)));
+    }
+    if run("match") {
+        use crate::identify::{Params, Vote, candidates, outcome};
+        let (gallery, queries, truth) = match_split(labels);
+        let (g, q) = (x.select(ndarray::Axis(0), &gallery), x.select(ndarray::Axis(0), &queries));
+        let person: Vec<usize> = gallery.iter().map(|&r| labels[r]).collect();
+        let t = Instant::now();
+        let c = candidates(q.view(), g.view(), &person, Params::new(1, Vote::Majority)?)?;
+        let secs = t.elapsed().as_secs_f64();
+        let o = outcome(&c, &truth, f32::INFINITY);
+        row(
+            "match, 1-NN against a gallery",
+            secs,
+            format!("{} gallery, {} queries, known named {:.3} with no tolerance", gallery.len(), queries.len(), o.known_accuracy),
+        );
     }
     Ok(rows)
 }
@@ -309,4 +357,19 @@ pub fn infer_rounds(
     r.cores_network = busy_net.map(|c| c / secs_net);
     r.cores_end_to_end = busy_e2e.map(|c| c / secs_e2e);
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_match_split_keeps_one_query_of_each_known_person_and_every_row_of_the_rest() {
+        // People 7, 3, 5, 9 in order of first appearance; 3 has one row only.
+        let labels = [7, 7, 3, 7, 5, 5, 9, 5];
+        let (gallery, queries, truth) = match_split(&labels);
+        assert_eq!(gallery, vec![0, 1], "7's rows but its last; 3 has no second row to keep");
+        assert_eq!(queries, vec![3, 4, 5, 7, 6]);
+        assert_eq!(truth, vec![Some(7), None, None, None, None]);
+    }
 }

@@ -91,7 +91,7 @@ pub struct BenchClusterArgs {
     /// Also time an `infer` output folder (its embeddings.npy and index.csv), e.g. results/default/lfw_identities
     #[arg(long)]
     pub real: Option<PathBuf>,
-    /// Leave out some of: tsne, umap, dbscan, kmeans, cw
+    /// Leave out some of: tsne, umap, dbscan, kmeans, cw, match
     #[arg(long, value_delimiter = ',')]
     pub skip: Vec<String>,
 }
