@@ -573,6 +573,11 @@ fn known_people_are_named_strangers_turned_away_and_a_saved_gallery_is_reused() 
     let o = facemb(&["match", "-g", s_, "-q", empty.to_str().unwrap(), "--out", px.to_str().unwrap(), "--quiet"], &repo());
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(!o.status.success() && err.trim().lines().count() == 1 && err.contains("no images found"), "{err}");
+    // Nor is a gallery file written inside an input folder.
+    let inside = gallery.join("g.json");
+    let o =
+        facemb(&["match", "-g", g, "-q", q, "--out", px.to_str().unwrap(), "--save-gallery", inside.to_str().unwrap(), "--quiet"], &repo());
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("inside the input folder"), "{}", text(&o));
     assert_eq!((listing(&gallery), listing(&queries)), before, "the input folders are never changed");
 }
 

@@ -261,6 +261,9 @@ fn match_faces(a: MatchArgs) -> Result<()> {
         Source { description: embedder.description(), fingerprint: embedder.fingerprint(), dim: embedder.dim(), normalized: normalize };
     let out_dir = a.out.clone().unwrap_or_else(|| output::default_dir(Path::new("results/match"), &folder_name(&a.query), &a.query));
     let out = OutDir::begin_beside(&out_dir, &[&a.query, &a.gallery])?;
+    if let Some(file) = &a.save_gallery {
+        output::check_file_destination("--save-gallery", file, &[&a.query, &a.gallery])?;
+    }
 
     let gallery = if a.gallery.is_file() {
         let g = Gallery::load(&a.gallery)?;

@@ -142,6 +142,24 @@ fn check_destination(flag: &'static str, dir: &Path, input: &Path) -> Result<()>
     }
 }
 
+/// Refuses a file destination `path` (given with `flag`) that lies inside one of the
+/// `inputs` folders: facemb never writes into a folder it reads.
+pub fn check_file_destination(flag: &'static str, path: &Path, inputs: &[&Path]) -> Result<()> {
+    for input in inputs {
+        if let (Ok(input), Some(out)) = (input.canonicalize(), resolved(path))
+            && input.is_dir()
+            && out.starts_with(&input)
+        {
+            return Err(Error::Output {
+                flag,
+                path: path.to_path_buf(),
+                reason: format!("is inside the input folder {}", input.display()),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// `p` with symbolic links and `..` resolved, for a path that may not exist yet: its
 /// nearest existing ancestor canonicalised, the rest appended.
 fn resolved(p: &Path) -> Option<PathBuf> {
