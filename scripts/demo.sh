@@ -12,6 +12,6 @@ $bin train --config configs/default.toml
 for folder in datasets/att_faces "$@"; do
   $bin infer -id "$folder" -m checkpoints/default
   # The ready identity model (checkpoints/identity-v4, committed): infer's default.
-  $bin infer -id "$folder"
+  $bin infer -id "$folder" --report   # report.html: interactive maps, each face on hover
   $bin pixels -id "$folder"
 done
