@@ -1,7 +1,7 @@
 //! One self-contained HTML page of a run (`report.html`): the scores, the t-SNE and UMAP
 //! layouts as interactive scatter plots (hover shows the face, its file and identity;
 //! colour by identity or by any method's clusters; the k-NN regions of the colouring
-//! shaded behind the points), every cluster's faces, and what produced the vectors.
+//! shaded behind the points), every cluster's faces and mean face, and what produced the vectors.
 //! Thumbnails are inline JPEG data URIs and the script is inline: the page opens from
 //! disk with no network.
 //!
