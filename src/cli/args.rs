@@ -19,7 +19,9 @@ use crate::model::checkpoint::READY_MODEL;
     long_about = "Train a face/non-face CNN (burn), export its penultimate-layer embeddings for a folder \
                   ROOT/<identity>/<image>, cluster them (DBSCAN, k-means, chinese whispers), score the \
                   clusters against the folder labels (ARI, NMI, purity, silhouette, 1-NN) and draw t-SNE \
-                  and UMAP charts. `pixels` runs the same evaluation on raw pixels as a baseline."
+                  and UMAP charts. `pixels` runs the same evaluation on raw pixels as a baseline; `match` \
+                  names faces after a gallery of known people (or says unknown); `report` writes one \
+                  offline HTML page of a run."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -34,12 +36,12 @@ pub enum Command {
     Infer(InferArgs),
     /// Baseline: raw-pixel embeddings of a folder, through the same clustering, scores and charts
     Pixels(PixelArgs),
-    /// Write report.html for a run folder of infer, pixels or match: scores, interactive t-SNE /
-    /// UMAP maps with each face on hover, clusters and config, in one file that opens offline
-    Report(ReportArgs),
     /// Name the faces of a folder after a gallery of known people: the nearest person, or
     /// unknown when even they are too far (writes matches.csv)
     Match(MatchArgs),
+    /// Write report.html for a run folder of infer, pixels or match: scores, interactive t-SNE /
+    /// UMAP maps with each face on hover, clusters and config, in one file that opens offline
+    Report(ReportArgs),
     /// Measure a checkpoint's distances on its held-out training people and store the
     /// clustering cuts that serve them best (train does this itself when it holds people out)
     Calibrate(CalibrateArgs),
@@ -47,7 +49,8 @@ pub enum Command {
     Experiment(ExperimentArgs),
     /// Network throughput on random inputs: training and inference images/s
     Bench(BenchArgs),
-    /// Time t-SNE, UMAP, DBSCAN, k-means and chinese whispers on blobs or saved embeddings
+    /// Time t-SNE, UMAP, DBSCAN, k-means, chinese whispers and match's search on blobs or
+    /// saved embeddings
     BenchCluster(BenchClusterArgs),
     /// End-to-end embedding speed on a folder: network alone, decoding alone and both
     /// overlapped (what `infer` does), interleaved over several rounds
