@@ -405,7 +405,7 @@ fn the_ready_model_is_the_default_and_tells_the_att_people_apart() {
     let o = facemb(&["infer", "-id", "datasets/att_faces", "--out", out.to_str().unwrap(), "--no-charts", "--quiet"], &repo());
     assert!(o.status.success(), "{}", text(&o));
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("scores.json")).unwrap()).unwrap();
-    assert!(s["source"].as_str().unwrap().contains("identity-v4"), "{}", s["source"]);
+    assert!(s["source"].as_str().unwrap().contains("identity-v5"), "{}", s["source"]);
     assert!(s["one_nn_accuracy"].as_f64().unwrap() > 0.95, "{}", s["one_nn_accuracy"]);
     let method = |m: &str| s["methods"].as_array().unwrap().iter().find(|x| x["method"] == m).unwrap().clone();
     assert!(method("kmeans")["ari"].as_f64().unwrap() > 0.6, "{}", method("kmeans"));
