@@ -538,7 +538,7 @@ fn known_people_are_named_strangers_turned_away_and_a_saved_gallery_is_reused() 
     let before = (listing(&gallery), listing(&queries));
     let (out, saved) = (tmp.path().join("m"), tmp.path().join("g.json"));
     let (g, q, o_, s_) = (gallery.to_str().unwrap(), queries.to_str().unwrap(), out.to_str().unwrap(), saved.to_str().unwrap());
-    let o = facemb(&["match", "-g", g, "-q", q, "--out", o_, "--save-gallery", s_, "--montage", "--quiet"], &repo());
+    let o = facemb(&["match", "-g", g, "-q", q, "--out", o_, "--save-gallery", s_, "--montage", "--report", "--quiet"], &repo());
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("calibrated"), "the ready model's tolerance says where it came from: {}", text(&o));
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("match.json")).unwrap()).unwrap();
@@ -551,9 +551,19 @@ fn known_people_are_named_strangers_turned_away_and_a_saved_gallery_is_reused() 
     assert_eq!(matches.lines().count(), 221);
     let unknown = matches.lines().filter(|l| l.split(',').nth(2) == Some("unknown")).count() as u64;
     assert_eq!(unknown, s["unknown"].as_u64().unwrap());
-    for f in ["tolerance.csv", "tolerance.png", "montages/unknown.png"] {
+    for f in ["tolerance.csv", "tolerance.png", "montages/unknown.png", "report.html", "layouts.csv"] {
         assert!(out.join(f).is_file(), "{f}");
     }
+    // The report maps the gallery's faces (first) and the queries, coloured by the
+    // person each shows or was matched to.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let data = html.split("<script id=\"data\" type=\"application/json\">").nth(1).unwrap().split("</script>").next().unwrap();
+    let v: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!((v["gallery_rows"].as_u64(), v["paths"].as_array().unwrap().len()), (Some(180), 400));
+    let matched = &v["clusters"][0];
+    assert_eq!((matched["method"].as_str(), matched["names"].as_array().unwrap().len()), (Some("matched"), 20));
+    let unknown_in_report = matched["labels"].as_array().unwrap().iter().filter(|l| l.as_i64() == Some(-1)).count() as u64;
+    assert_eq!(unknown_in_report, s["unknown"].as_u64().unwrap());
     // The saved gallery gives the same matches without the gallery folder being read.
     let again = tmp.path().join("m2");
     let o = facemb(&["match", "-g", s_, "-q", q, "--out", again.to_str().unwrap(), "--quiet"], &repo());
