@@ -1,5 +1,6 @@
 //! End-to-end runs of the `facemb` binary on small real data: train → infer → pixels,
 //! and the error paths a user hits (wrong -e, missing checkpoint, empty folder).
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -11,6 +12,23 @@ fn facemb(args: &[&str], cwd: &Path) -> Output {
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every file under `dir` (relative path → bytes): "byte-identical" compares these.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
 }
 
 fn text(o: &Output) -> String {
@@ -521,21 +539,11 @@ fn att_match_split(dst: &Path) -> (PathBuf, PathBuf) {
     (gallery, queries)
 }
 
-fn listing(dir: &Path) -> Vec<(PathBuf, u64)> {
-    let mut v: Vec<(PathBuf, u64)> = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() { v.extend(listing(&p)) } else { v.push((p.clone(), std::fs::metadata(&p).unwrap().len())) }
-    }
-    v.sort();
-    v
-}
-
 #[test]
 fn known_people_are_named_strangers_turned_away_and_a_saved_gallery_is_reused() {
     let tmp = tempfile::tempdir().unwrap();
     let (gallery, queries) = att_match_split(tmp.path());
-    let before = (listing(&gallery), listing(&queries));
+    let before = (snapshot(&gallery), snapshot(&queries));
     let (out, saved) = (tmp.path().join("m"), tmp.path().join("g.json"));
     let (g, q, o_, s_) = (gallery.to_str().unwrap(), queries.to_str().unwrap(), out.to_str().unwrap(), saved.to_str().unwrap());
     let o = facemb(&["match", "-g", g, "-q", q, "--out", o_, "--save-gallery", s_, "--montage", "--report", "--quiet"], &repo());
@@ -588,7 +596,7 @@ fn known_people_are_named_strangers_turned_away_and_a_saved_gallery_is_reused() 
     let o =
         facemb(&["match", "-g", g, "-q", q, "--out", px.to_str().unwrap(), "--save-gallery", inside.to_str().unwrap(), "--quiet"], &repo());
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("inside the input folder"), "{}", text(&o));
-    assert_eq!((listing(&gallery), listing(&queries)), before, "the input folders are never changed");
+    assert_eq!((snapshot(&gallery), snapshot(&queries)), before, "the input folders are never changed");
 }
 
 /// A pixel run of four AT&T people with `--report`, and `facemb report` on a run drawn

@@ -18,7 +18,7 @@ pub use gallery::{Gallery, Source};
 
 /// Neighbours looked at beyond the k that vote, so that the nearest face of a person
 /// other than the winner (the runner-up) is almost always among them.
-const RUNNER_UP_SEARCH: usize = 64;
+pub(crate) const RUNNER_UP_SEARCH: usize = 64;
 
 /// How the k nearest gallery faces elect a person.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,9 +3,9 @@
 //! pixels, older checkpoints) take the gallery's own ([`from_gallery`]).
 use ndarray::{ArrayView2, Axis};
 
-use super::{Params, Vote, candidates, outcome};
+use super::{Params, RUNNER_UP_SEARCH, Vote, candidates, outcome};
 use crate::error::Result;
-use crate::neighbors::knn;
+use crate::neighbors::{knn, knn_between};
 
 /// Known accuracy and unknown rejection at each threshold of `grid` in one simulated
 /// gallery of the people of `x` (row `i` shows `person[i]`), drawn by `seed`: half the
@@ -72,36 +72,55 @@ pub fn best_balanced(scan: &[(f64, f64)]) -> usize {
     (0..scan.len()).fold(0, |b, i| if score(i) > score(b) { i } else { b })
 }
 
+/// Each gallery face with a second face of its person: the distance to that person's
+/// nearest other face (genuine) and to the nearest face of anyone else (impostor).
+fn leave_one_out(points: ArrayView2<f32>, person: &[usize]) -> (Vec<f32>, Vec<f32>) {
+    // Exact, in O(N·k) memory (all N² distances at once would not fit a large gallery):
+    // the genuine distance within each person's own faces; the impostor one among the
+    // RUNNER_UP_SEARCH nearest faces, searched against everyone else only for the rare
+    // face whose neighbours are all its own person's.
+    let mut rows_of: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (row, &p) in person.iter().enumerate() {
+        rows_of.entry(p).or_default().push(row);
+    }
+    let mut own = vec![None; points.nrows()];
+    for rows in rows_of.values().filter(|r| r.len() >= 2) {
+        let (_, d) = knn(points.select(Axis(0), rows).view(), 1);
+        for (&r, d) in rows.iter().zip(d) {
+            own[r] = d.first().copied();
+        }
+    }
+    let (idx, dist) = knn(points, RUNNER_UP_SEARCH);
+    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    for (i, g) in own.iter().enumerate().filter_map(|(i, g)| g.map(|g| (i, g))) {
+        genuine.push(g);
+        let near = idx[i].iter().zip(&dist[i]).find(|(j, _)| person[**j] != person[i]).map(|(_, &d)| d);
+        let others: Vec<usize> = if near.is_some() { Vec::new() } else { (0..person.len()).filter(|&j| person[j] != person[i]).collect() };
+        let far = || knn_between(points.select(Axis(0), &[i]).view(), points.select(Axis(0), &others).view(), 1).1[0].first().copied();
+        if let Some(d) = near.or_else(far) {
+            impostor.push(d);
+        }
+    }
+    (genuine, impostor)
+}
+
 /// A tolerance from the gallery alone: every face with another of its person is matched
 /// against the rest of the gallery (leave one out); its distance to its own person's
 /// nearest other face is a genuine distance, its distance to the nearest face of anyone
 /// else an impostor one; the tolerance is the one that best balances accepting the first
 /// and rejecting the second. None when no person of the gallery has two faces.
 pub fn from_gallery(points: ArrayView2<f32>, person: &[usize]) -> Option<(f32, String)> {
-    let (idx, dist) = knn(points, points.nrows().saturating_sub(1));
-    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
-    for (i, (idx, dist)) in idx.iter().zip(&dist).enumerate() {
-        let nearest = |same: bool| idx.iter().zip(dist).find(|(j, _)| (person[**j] == person[i]) == same).map(|(_, &d)| d);
-        if let Some(g) = nearest(true) {
-            genuine.push(g);
-            if let Some(d) = nearest(false) {
-                impostor.push(d);
-            }
-        }
-    }
+    let (mut genuine, mut impostor) = leave_one_out(points, person);
     if genuine.is_empty() || impostor.is_empty() {
         return None;
     }
     let mut cuts: Vec<f32> = genuine.iter().chain(&impostor).copied().collect();
-    cuts.sort_unstable_by(f32::total_cmp);
-    let scan: Vec<(f64, f64)> = cuts
-        .iter()
-        .map(|&t| {
-            let accepted = genuine.iter().filter(|&&d| d <= t).count() as f64 / genuine.len() as f64;
-            let rejected = impostor.iter().filter(|&&d| d > t).count() as f64 / impostor.len() as f64;
-            (accepted, rejected)
-        })
-        .collect();
+    for v in [&mut cuts, &mut genuine, &mut impostor] {
+        v.sort_unstable_by(f32::total_cmp);
+    }
+    // Sorted, so each cut's shares are two binary searches, not two passes.
+    let at_most = |sorted: &[f32], t: f32| sorted.partition_point(|&d| d <= t) as f64 / sorted.len() as f64;
+    let scan: Vec<(f64, f64)> = cuts.iter().map(|&t| (at_most(&genuine, t), 1.0 - at_most(&impostor, t))).collect();
     let t = cuts[best_balanced(&scan)];
     Some((t, format!("from the gallery itself: its {} faces with a second face of their person, leave one out", genuine.len())))
 }
@@ -126,6 +145,22 @@ mod tests {
         assert!(how.contains("30 faces"), "{how}");
         // One face a person: no genuine distance to learn from.
         assert!(from_gallery(x.view(), &(0..30).collect::<Vec<_>>()).is_none());
+    }
+
+    #[test]
+    fn a_person_with_more_faces_than_the_neighbour_search_still_meets_the_next_person() {
+        // 70 faces of one person (more than RUNNER_UP_SEARCH), 2 of another far away: every
+        // face gets an impostor distance, so the tolerance falls between the two people.
+        let (a, _) = blobs(70, 4, 1, 0.01, 5);
+        let mut x = ndarray::Array2::<f32>::zeros((72, 4));
+        x.slice_mut(ndarray::s![..70, ..]).assign(&a);
+        x.slice_mut(ndarray::s![70.., ..]).fill(100.0);
+        let person: Vec<usize> = (0..72).map(|i| usize::from(i >= 70)).collect();
+        let (genuine, impostor) = leave_one_out(x.view(), &person);
+        assert_eq!((genuine.len(), impostor.len()), (72, 72));
+        assert!(impostor.iter().all(|&d| d > 150.0), "{impostor:?}");
+        let (t, _) = from_gallery(x.view(), &person).unwrap();
+        assert!(t < 50.0, "{t}");
     }
 
     #[test]

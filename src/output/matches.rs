@@ -144,7 +144,7 @@ fn write_report_inputs(run: &MatchRun, dir: &std::path::Path) -> Result<()> {
     let all = ndarray::concatenate(ndarray::Axis(0), &[g.vectors.view(), q.matrix.view()])
         .map_err(|e| crate::error::Error::Compute { what: "gallery and queries", reason: e.to_string() })?;
     write_npy(&dir.join(super::EMBEDDINGS_FILE), &all)?;
-    let mut index = Csv::new(["row", "path", "identity", "p_face"]);
+    let mut index = Csv::new(super::INDEX_COLUMNS);
     let mut matched = Csv::new(["row", "identity", MATCHED_COLUMN]);
     for (i, (path, &p)) in g.paths.iter().zip(&g.person).enumerate() {
         index.row([i.to_string(), path.to_string_lossy().into_owned(), g.names[p].clone(), String::new()]);
@@ -160,7 +160,7 @@ fn write_report_inputs(run: &MatchRun, dir: &std::path::Path) -> Result<()> {
     matched.write(&dir.join(super::CLUSTERS_FILE))?;
     let layouts = super::project_all(all.view(), 0);
     if !layouts.is_empty() {
-        super::report::layouts_csv(&layouts).write(&dir.join(super::LAYOUTS_FILE))?;
+        super::write_layouts(dir, &layouts)?;
     }
     Ok(())
 }

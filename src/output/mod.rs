@@ -130,31 +130,23 @@ fn kept_clustering(evaluation: &Evaluation) -> Option<&(crate::cluster::Method, 
 /// Refuses an output folder `dir` (given with `flag`) that is a file or lies inside the
 /// input folder (the next run would read what is written there as faces).
 fn check_destination(flag: &'static str, dir: &Path, input: &Path) -> Result<()> {
-    let refuse = |reason: String| Err(Error::Output { flag, path: dir.to_path_buf(), reason });
     if dir.exists() && !dir.is_dir() {
-        return refuse("exists and is not a folder".into());
+        return Err(Error::Output { flag, path: dir.to_path_buf(), reason: "exists and is not a folder".into() });
     }
-    match (input.canonicalize(), resolved(dir)) {
-        (Ok(input), Some(out)) if out.starts_with(&input) => {
-            refuse(format!("is inside the input folder {} (what is written there would be read as faces next time)", input.display()))
-        }
-        _ => Ok(()),
-    }
+    check_file_destination(flag, dir, &[input])
 }
 
-/// Refuses a file destination `path` (given with `flag`) that lies inside one of the
-/// `inputs` folders: facemb never writes into a folder it reads.
+/// Refuses a destination `path` (given with `flag`) that lies inside one of the `inputs`
+/// folders: facemb never writes into a folder it reads (what is written there would be
+/// read as faces next time).
 pub fn check_file_destination(flag: &'static str, path: &Path, inputs: &[&Path]) -> Result<()> {
     for input in inputs {
         if let (Ok(input), Some(out)) = (input.canonicalize(), resolved(path))
             && input.is_dir()
             && out.starts_with(&input)
         {
-            return Err(Error::Output {
-                flag,
-                path: path.to_path_buf(),
-                reason: format!("is inside the input folder {}", input.display()),
-            });
+            let reason = format!("is inside the input folder {} (what is written there would be read as faces next time)", input.display());
+            return Err(Error::Output { flag, path: path.to_path_buf(), reason });
         }
     }
     Ok(())
@@ -214,7 +206,7 @@ pub fn write(emb: &Embeddings, evaluation: Evaluation, charts: &Charts, seed: u6
     if lossy > 0 {
         eprintln!("warning: not valid UTF-8: {}; {INDEX_FILE} holds U+FFFD in place of the bad bytes", table::count(lossy, "file path"));
     }
-    let mut index = Csv::new(["row", "path", "identity", "p_face"]);
+    let mut index = Csv::new(INDEX_COLUMNS);
     for (i, p) in emb.paths.iter().enumerate() {
         let pf = emb.p_face.as_ref().map_or(String::new(), |v| format!("{:.6}", v[i]));
         index.row([i.to_string(), p.to_string_lossy().into_owned(), emb.names[emb.identity[i]].clone(), pf]);
@@ -294,6 +286,17 @@ fn chart_name(projection: &str) -> &'static str {
     if projection == "tsne" { "t-SNE" } else { "UMAP" }
 }
 
+/// Writes `dir/layouts.csv`: `row`, then `<name>_x`, `<name>_y` for each layout.
+pub fn write_layouts(dir: &Path, layouts: &[(String, Array2<f32>)]) -> Result<()> {
+    let mut csv =
+        Csv::new(std::iter::once("row".to_string()).chain(layouts.iter().flat_map(|(name, _)| [format!("{name}_x"), format!("{name}_y")])));
+    let n = layouts.first().map_or(0, |l| l.1.nrows());
+    for i in 0..n {
+        csv.row(std::iter::once(i.to_string()).chain(layouts.iter().flat_map(|(_, y)| [y[[i, 0]].to_string(), y[[i, 1]].to_string()])));
+    }
+    csv.write(&dir.join(LAYOUTS_FILE))
+}
+
 /// The t-SNE and UMAP charts of `x` asked for by `charts`, and their layouts in
 /// `layouts.csv`. A folder too small to project still gets its vectors, clusters and
 /// scores.
@@ -302,7 +305,7 @@ fn draw_charts(emb: &Embeddings, x: ArrayView2<f32>, source: &str, charts: &Char
     let stem = |name: &str| if name == "tsne" { charts.tsne.clone() } else { charts.umap.clone() };
     let layouts = layouts_of(x, seed, &|name| stem(name).is_some());
     if !layouts.is_empty() {
-        report::layouts_csv(&layouts).write(&out_dir.join(LAYOUTS_FILE))?;
+        write_layouts(out_dir, &layouts)?;
     }
     let mut drawn = Vec::new();
     for (name, y) in &layouts {
@@ -315,24 +318,45 @@ fn draw_charts(emb: &Embeddings, x: ArrayView2<f32>, source: &str, charts: &Char
     Ok(drawn)
 }
 
-/// Reads back what [`write`] left in `dir`: the vectors and each row's identity index,
-/// identities numbered in order of first appearance.
-pub fn read_embeddings(dir: &Path) -> Result<(Array2<f32>, Vec<usize>)> {
-    let matrix = read_npy(&dir.join(EMBEDDINGS_FILE))?;
+/// The columns of `index.csv`, written by `infer` / `pixels` runs and match reports alike.
+pub const INDEX_COLUMNS: [&str; 4] = ["row", "path", "identity", "p_face"];
+
+/// What `index.csv` says of each row: its file and identity, identities numbered in
+/// order of first appearance.
+pub struct Index {
+    pub paths: Vec<String>,
+    pub identity: Vec<usize>,
+    pub names: Vec<String>,
+}
+
+/// Reads `dir/index.csv` ([`INDEX_COLUMNS`]).
+pub fn read_index(dir: &Path) -> Result<Index> {
     let csv = dir.join(INDEX_FILE);
     let text = std::fs::read_to_string(&csv).map_err(|e| Error::io(&csv, e))?;
-    let bad = |reason: String| Error::Data { path: csv.clone(), reason };
+    let mut index = Index { paths: Vec::new(), identity: Vec::new(), names: Vec::new() };
     let mut ids = std::collections::HashMap::new();
-    let mut labels = Vec::new();
     for (line_no, line) in text.lines().enumerate().skip(1) {
-        // row,path,identity,p_face: the identity is the second field from the right
-        // (a quoted path may itself hold commas).
-        let identity = csv_fields(line).into_iter().rev().nth(1).ok_or_else(|| bad(format!("line {}: too few fields", line_no + 1)))?;
+        let fields = csv_fields(line);
+        let [_, path, identity, _] = <[String; 4]>::try_from(fields)
+            .map_err(|f| Error::Data { path: csv.clone(), reason: format!("line {}: {} fields, not 4", line_no + 1, f.len()) })?;
         let next = ids.len();
-        labels.push(*ids.entry(identity).or_insert(next));
+        let id = *ids.entry(identity.clone()).or_insert_with(|| {
+            index.names.push(identity);
+            next
+        });
+        index.paths.push(path);
+        index.identity.push(id);
     }
+    Ok(index)
+}
+
+/// Reads back what [`write`] left in `dir`: the vectors and each row's identity index.
+pub fn read_embeddings(dir: &Path) -> Result<(Array2<f32>, Vec<usize>)> {
+    let matrix = read_npy(&dir.join(EMBEDDINGS_FILE))?;
+    let labels = read_index(dir)?.identity;
     if labels.len() != matrix.nrows() {
-        return Err(bad(format!("{} rows, but {EMBEDDINGS_FILE} has {}", labels.len(), matrix.nrows())));
+        let reason = format!("{} rows, but {EMBEDDINGS_FILE} has {}", labels.len(), matrix.nrows());
+        return Err(Error::Data { path: dir.join(INDEX_FILE), reason });
     }
     Ok((matrix, labels))
 }

@@ -11,7 +11,6 @@ use std::io::Write as _;
 use std::path::Path;
 
 use base64::Engine as _;
-use ndarray::Array2;
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
@@ -155,30 +154,14 @@ fn match_head(m: &Value) -> Head {
 
 /// Everything the page shows, as the JSON its script reads.
 fn page_data(dir: &Path, shown_as: &Path) -> Result<Value> {
-    let index = read_csv(&dir.join(INDEX_FILE))?;
-    let n = index.len().saturating_sub(1);
+    let super::Index { paths, identity, names } = super::read_index(dir)?;
+    let n = paths.len();
     let head = if dir.join(SCORES_FILE).is_file() {
         clustering_head(&read_json(&dir.join(SCORES_FILE))?, n)
     } else {
         match_head(&read_json(&dir.join(super::matches::SUMMARY_FILE))?)
     };
     let bad = |file: &str, reason: String| Error::Data { path: dir.join(file), reason };
-    // row,path,identity,p_face
-    let field = |row: &Vec<String>, col: usize| row.get(col).cloned().unwrap_or_default();
-    let paths: Vec<String> = index.iter().skip(1).map(|r| field(r, 1)).collect();
-    let identity_names: Vec<String> = index.iter().skip(1).map(|r| field(r, 2)).collect();
-    let mut names: Vec<String> = Vec::new();
-    let mut ids = std::collections::HashMap::new();
-    let identity: Vec<usize> = identity_names
-        .iter()
-        .map(|name| {
-            *ids.entry(name.clone()).or_insert_with(|| {
-                names.push(name.clone());
-                names.len() - 1
-            })
-        })
-        .collect();
-
     let clusters_csv = read_csv(&dir.join(CLUSTERS_FILE))?;
     let header = clusters_csv.first().cloned().unwrap_or_default();
     let mut clusters = Vec::new();
@@ -267,18 +250,6 @@ fn page(data: &Value) -> Result<String> {
     let json = serde_json::to_string(data).map_err(|e| Error::Invalid(e.to_string()))?.replace("</", "<\\/");
     let title = format!("facemb report: {}", data["run"].as_str().unwrap_or("run"));
     Ok(TEMPLATE.replace("{{title}}", &escape(&title)).replace("{{data}}", &json))
-}
-
-/// `layouts.csv`: `row`, then `<name>_x`, `<name>_y` for each layout.
-pub fn layouts_csv(layouts: &[(String, Array2<f32>)]) -> crate::files::Csv {
-    let mut csv = crate::files::Csv::new(
-        std::iter::once("row".to_string()).chain(layouts.iter().flat_map(|(name, _)| [format!("{name}_x"), format!("{name}_y")])),
-    );
-    let n = layouts.first().map_or(0, |l| l.1.nrows());
-    for i in 0..n {
-        csv.row(std::iter::once(i.to_string()).chain(layouts.iter().flat_map(|(_, y)| [y[[i, 0]].to_string(), y[[i, 1]].to_string()])));
-    }
-    csv
 }
 
 const TEMPLATE: &str = include_str!("report.html");

@@ -8,24 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use super::{att_subset, facemb, repo, text};
-
-/// Every file under `dir` (relative path → bytes): "byte-identical" compares these.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
+use super::{att_subset, facemb, repo, snapshot, text};
 
 /// Asserts that two snapshots hold the same files with the same bytes, naming the
 /// files that differ (not printing their bytes).
