@@ -413,9 +413,10 @@ holdout = 30
     assert!(text(&o).contains("metrics.json") && text(&o).contains("no held-out people"), "{}", text(&o));
 }
 
-/// A regression guard on the committed identity model, not a target: the floors sit well
-/// below what it measured on this folder (1-NN 0.998, k-means ARI 0.817, average
-/// linkage 0.759 with 41 clusters for 40 people; docs/identity/README.md).
+/// A regression guard on the committed identity model and k-means, not a target: the floors
+/// sit below what they measured on this folder (identity-v5: 1-NN 0.995, k-means ARI 0.887,
+/// average linkage 0.705 with 37 clusters for 40 people; docs/identity/README.md). Plain
+/// k-means++ seeding reached 0.748 on the same vectors: the k-means floor catches it.
 #[test]
 fn the_ready_model_is_the_default_and_tells_the_att_people_apart() {
     let tmp = tempfile::tempdir().unwrap();
@@ -426,7 +427,7 @@ fn the_ready_model_is_the_default_and_tells_the_att_people_apart() {
     assert!(s["source"].as_str().unwrap().contains("identity-v5"), "{}", s["source"]);
     assert!(s["one_nn_accuracy"].as_f64().unwrap() > 0.95, "{}", s["one_nn_accuracy"]);
     let method = |m: &str| s["methods"].as_array().unwrap().iter().find(|x| x["method"] == m).unwrap().clone();
-    assert!(method("kmeans")["ari"].as_f64().unwrap() > 0.6, "{}", method("kmeans"));
+    assert!(method("kmeans")["ari"].as_f64().unwrap() > 0.8, "{}", method("kmeans"));
     let link = method("average_linkage");
     assert!(link["ari"].as_f64().unwrap() > 0.55, "{link}");
     assert!(link["params"].as_str().unwrap().contains("calibrated"), "{link}");

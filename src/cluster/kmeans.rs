@@ -13,39 +13,76 @@ use crate::error::{Error, Result};
 const KMEANS_WORK: f64 = 1e9;
 const KMEANS_MAX_RUNS: usize = 10;
 
-/// k-means++ seeding (Arthur & Vassilvitskii) in O(N·k·D): each new centre updates the
-/// nearest-centre distances once. linfa's own seeding recomputes them against every
-/// centre, O(N·k²·D), which is minutes at k in the hundreds.
-fn kmeans_plus_plus(data: &[f64], d: usize, k: usize, rng: &mut impl Rng) -> Vec<f64> {
-    let n = data.len() / d;
-    let mut centres: Vec<f64> = Vec::with_capacity(k * d);
-    let mut nearest = vec![f64::INFINITY; n];
-    let mut next = rng.random_range(0..n);
-    for c in 0..k {
-        centres.extend_from_slice(&data[next * d..(next + 1) * d]);
-        let centre = &centres[c * d..];
-        nearest.par_iter_mut().zip(data.par_chunks(d)).for_each(|(m, row)| {
-            let d2: f64 = row.iter().zip(centre).map(|(a, b)| (a - b) * (a - b)).sum();
-            *m = m.min(d2);
-        });
+/// Greedy k-means++ seeding (Arthur & Vassilvitskii; sklearn's default): every new centre
+/// is the best of `2 + ⌊ln k⌋` candidates drawn in proportion to their squared distance to
+/// the nearest centre so far, the one that lowers the total squared distance most. With a
+/// single candidate (plain k-means++), identity-v5's vectors of AT&T's 40 people reached
+/// k-means ARI 0.75 and Yale's 15 reached 0.71; greedy seeding reaches 0.89 and 0.87 (best
+/// inertia of 10 restarts both ways; LFW's 320 people: 0.47 plain, 0.43 greedy).
+/// One GEMM of the rows against the candidates per centre, O(N·k·D·trials) in all.
+/// linfa's own seeding recomputes distances against every centre, O(N·k²·D), which is
+/// minutes at k in the hundreds.
+fn kmeans_plus_plus(x: ArrayView2<f32>, k: usize, rng: &mut impl Rng) -> Array2<f32> {
+    seed_centres(x, k, 2 + (k as f64).ln() as usize, rng)
+}
+
+/// k-means++ seeding with `trials` candidates per centre (1 = plain k-means++).
+fn seed_centres(x: ArrayView2<f32>, k: usize, trials: usize, rng: &mut impl Rng) -> Array2<f32> {
+    let (n, d) = x.dim();
+    let x_norms: Vec<f32> = x.rows().into_iter().map(|r| r.dot(&r)).collect();
+    let mut centres = Array2::<f32>::zeros((k, d));
+    let first = rng.random_range(0..n);
+    centres.row_mut(0).assign(&x.row(first));
+    let mut nearest: Vec<f64> =
+        squared_distances(x, &x_norms, x.select(Axis(0), &[first]).view()).column(0).iter().map(|&v| f64::from(v)).collect();
+    nearest[first] = 0.0;
+    for c in 1..k {
         let total: f64 = nearest.iter().sum();
-        next = if total > 0.0 {
-            // Draw proportional to squared distance to the nearest centre so far.
-            let mut r = rng.random::<f64>() * total;
-            nearest
-                .iter()
-                .position(|&m| {
-                    r -= m;
-                    r < 0.0
-                })
-                // Rounding can leave r ≥ 0 after the last row; take the last one with weight.
-                .unwrap_or_else(|| nearest.iter().rposition(|&m| m > 0.0).unwrap_or(0))
-        } else {
+        if total <= 0.0 {
             // Every point sits on a centre (duplicates); extra centres cannot matter.
-            rng.random_range(0..n)
-        };
+            centres.row_mut(c).assign(&x.row(rng.random_range(0..n)));
+            continue;
+        }
+        let candidates: Vec<usize> = (0..trials).map(|_| draw(&nearest, total, rng)).collect();
+        let dist = squared_distances(x, &x_norms, x.select(Axis(0), &candidates).view());
+        // The total squared distance to the nearest centre if each candidate were added.
+        let mut potential = vec![0.0f64; trials];
+        for (row, &m) in dist.outer_iter().zip(&nearest) {
+            for (p, &v) in potential.iter_mut().zip(row) {
+                *p += m.min(f64::from(v));
+            }
+        }
+        let best = (0..trials).min_by(|&a, &b| potential[a].total_cmp(&potential[b])).unwrap_or(0);
+        let chosen = candidates[best];
+        centres.row_mut(c).assign(&x.row(chosen));
+        nearest.iter_mut().zip(dist.column(best)).for_each(|(m, &v)| *m = m.min(f64::from(v)));
+        nearest[chosen] = 0.0;
     }
     centres
+}
+
+/// A row drawn with probability proportional to `weight` (which sums to `total` > 0).
+fn draw(weight: &[f64], total: f64, rng: &mut impl Rng) -> usize {
+    let mut r = rng.random::<f64>() * total;
+    weight
+        .iter()
+        .position(|&m| {
+            r -= m;
+            r < 0.0
+        })
+        // Rounding can leave r ≥ 0 after the last row; take the last one with weight.
+        .unwrap_or_else(|| weight.iter().rposition(|&m| m > 0.0).unwrap_or(0))
+}
+
+/// Squared distances (N×t, clamped at 0) of every row of `x` to each row of `to`, through
+/// ‖x‖² − 2·x·c + ‖c‖²: one GEMM.
+fn squared_distances(x: ArrayView2<f32>, x_norms: &[f32], to: ArrayView2<f32>) -> Array2<f32> {
+    let to_norms: Vec<f32> = to.rows().into_iter().map(|r| r.dot(&r)).collect();
+    let mut dist = x.dot(&to.t());
+    for (mut row, &xn) in dist.outer_iter_mut().zip(x_norms) {
+        row.iter_mut().zip(&to_norms).for_each(|(v, &cn)| *v = (xn - 2.0 * *v + cn).max(0.0));
+    }
+    dist
 }
 
 /// k-means (Lloyd, k-means++ seeding, best inertia of up to 10 seeded restarts).
@@ -82,17 +119,16 @@ pub fn kmeans_restarts(x: ArrayView2<f32>, k: usize, seed: u64, max_runs: usize)
     if rms > 0.0 {
         centred.iter_mut().for_each(|v| *v /= rms);
     }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let runs = ((KMEANS_WORK / (n as f64 * k as f64 * d as f64)) as usize).clamp(1, max_runs.max(1));
-    let seeds: Vec<Vec<f64>> = (0..runs).map(|_| kmeans_plus_plus(&centred, d, k, &mut rng)).collect();
     let data = Array2::from_shape_vec((n, d), centred.iter().map(|&v| v as f32).collect())
         .map_err(|e| Error::Compute { what: "k-means", reason: e.to_string() })?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let runs = ((KMEANS_WORK / (n as f64 * k as f64 * d as f64)) as usize).clamp(1, max_runs.max(1));
+    let seeds: Vec<Array2<f32>> = (0..runs).map(|_| kmeans_plus_plus(data.view(), k, &mut rng)).collect();
     // sklearn's rule: stop when the centres moved, in total squared distance, less than
     // 1e-4 × the mean per-feature variance (here 1/d after scaling).
     let tol = 1e-4 / d as f64;
     let mut best: Option<(f64, Vec<usize>)> = None;
     for init in seeds {
-        let init = Array2::from_shape_fn((k, d), |(c, j)| init[c * d + j] as f32);
         let (labels, inertia) = lloyd(data.view(), init, KMEANS_MAX_ITER, tol);
         if best.as_ref().is_none_or(|(b, _)| inertia < *b) {
             best = Some((inertia, labels));
@@ -225,10 +261,8 @@ mod tests {
         let (x, _) = blobs(7 * 400, 16, 7, 6.0, 11);
         let n = x.nrows();
         assert!(n > 2 * KMEANS_BLOCK && n % KMEANS_BLOCK != 0);
-        let data: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        let init = kmeans_plus_plus(&data, 16, 7, &mut rng);
-        let init = Array2::from_shape_fn((7, 16), |(c, j)| init[c * 16 + j] as f32);
+        let init = kmeans_plus_plus(x.view(), 7, &mut rng);
         let (ours, inertia) = lloyd(x.view(), init.clone(), 300, 0.0);
         let plain = plain_lloyd(&x, &init, 300);
         assert_eq!(ours, plain);
@@ -244,6 +278,30 @@ mod tests {
             })
             .sum();
         assert!((inertia - direct).abs() <= 1e-3 * direct, "inertia {inertia} vs {direct}");
+    }
+
+    /// ARI of the best-inertia run of 10 seeded ones from `trials`-candidate seeding.
+    fn best_of_ten(x: &Array2<f32>, truth: &[usize], k: usize, trials: usize, seed: u64) -> f64 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let (labels, _) = (0..10)
+            .map(|_| lloyd(x.view(), seed_centres(x.view(), k, trials, &mut rng), KMEANS_MAX_ITER, 0.0))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("ten runs");
+        adjusted_rand_index(truth, &labels.into_iter().map(|l| l as i64).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn greedy_seeding_finds_forty_small_clusters_that_plain_seeding_merges() {
+        // AT&T's shape: 40 people × 10 images, close enough that a seeding which puts two
+        // centres in one cluster is rarely undone by Lloyd.
+        let (x, truth) = blobs(400, 64, 40, 4.0, 5);
+        let (greedy, plain): (Vec<f64>, Vec<f64>) =
+            (0..4).map(|s| (best_of_ten(&x, &truth, 40, 2 + (40f64).ln() as usize, s), best_of_ten(&x, &truth, 40, 1, s))).unzip();
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        // Measured: greedy 0.99 on average, plain 0.91.
+        assert!(mean(&greedy) > mean(&plain) + 0.04, "greedy {greedy:?} vs plain {plain:?}");
+        let ari = adjusted_rand_index(&truth, &kmeans(x.view(), 40, 0).expect("kmeans"));
+        assert!(ari >= 0.95, "kmeans ARI {ari}");
     }
 
     #[test]
