@@ -16,6 +16,7 @@ use crate::evaluate::metrics::adjusted_rand_index;
 use crate::identify::tolerance::{best_balanced, open_set_scan};
 use crate::image::folder::IdentityFolder;
 use crate::model::FaceNet;
+use crate::model::checkpoint::PAIR_QUANTILES;
 pub use crate::model::checkpoint::{Calibration, CurvePoint, HeldOut};
 use crate::neighbors::{l2_normalize, row_distance};
 
@@ -32,9 +33,6 @@ const GRID_PER_UNIT: f32 = 50.0;
 /// 0.78 of the median distance on those two seeds (docs/identity/README.md).
 pub const PER_PERSON: usize = 10;
 pub const DRAWS: u64 = 10;
-
-/// Quantile levels of the held-out pairwise distances kept in the calibration.
-pub const PAIR_QUANTILES: [f64; 7] = [0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 0.75];
 
 /// Calibrates on the rows of `x` (one per held-out image, L2-normalised here) labelled by
 /// person: for each threshold of the grid, the share of same-person and of

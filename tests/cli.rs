@@ -394,7 +394,7 @@ holdout = 30
     };
     let cut = cal["linkage_threshold"].as_f64().unwrap() as f32;
     assert!(
-        params(&s, "average_linkage").contains(&format!("(calibrated {cut} × this folder's median")),
+        params(&s, "average_linkage").contains(&format!("(calibrated {cut} × this folder's 10th-percentile distance")),
         "{}",
         params(&s, "average_linkage")
     );

@@ -154,11 +154,19 @@ fn infer(a: InferArgs) -> Result<()> {
     let readout = Readout { layer: a.layer.unwrap_or(default.layer), flip: (default.flip || a.flip) && !a.no_flip };
     // The calibrated cuts hold for the vectors they were measured on: normalised, read the same way.
     if let Some(c) = ck.calibration()?.filter(|c| opts.normalize && c.layer == readout.layer && c.flip == readout.flip) {
+        let pair_scale = c.pair_quantile(cluster::SCALE_QUANTILE).ok_or_else(|| Error::Checkpoint {
+            path: ck.dir.join(checkpoint::CALIBRATION_FILE),
+            reason: format!(
+                "no {} quantile of held-out distances; run `facemb calibrate -m {}`",
+                cluster::SCALE_QUANTILE,
+                ck.dir.display()
+            ),
+        })?;
         opts.params.calibrated = Some(cluster::Calibrated {
             eps: c.dbscan_eps,
             cw_threshold: c.cw_threshold,
             link_threshold: c.linkage_threshold,
-            pair_median: c.pair_median,
+            pair_scale,
             origin: format!("{} held-out training people of {}", c.people, ck.dir.display()),
         });
     }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use auto::quantile;
 use auto::sig;
-pub use auto::{auto_cw_threshold, auto_eps, median_pair_distance};
+pub use auto::{SCALE_QUANTILE, auto_cw_threshold, auto_eps, median_pair_distance, pair_distance_quantile};
 pub use chinese_whispers::chinese_whispers;
 pub use dbscan::dbscan;
 pub use kmeans::{kmeans, kmeans_restarts};
@@ -99,9 +99,9 @@ pub struct Calibrated {
     pub eps: f32,
     pub cw_threshold: f32,
     pub link_threshold: f32,
-    /// Median distance between the held-out images: the average-linkage cut is applied as
-    /// a share of it (see [`median_pair_distance`]).
-    pub pair_median: f32,
+    /// The [`SCALE_QUANTILE`] quantile of the distances between held-out images: each cut
+    /// is carried to a folder by the folder's same quantile over it.
+    pub pair_scale: f32,
     /// Where they came from, for the printed description.
     pub origin: String,
 }
@@ -117,17 +117,18 @@ impl Default for Params {
 /// k-means' k when `params.k` is absent.
 pub fn run(method: Method, x: ArrayView2<f32>, params: &Params, identities: usize) -> Result<(Vec<i64>, String)> {
     let cal = params.calibrated.as_ref();
-    // A calibrated value carried to this folder: scaled by its median distance over the
-    // held-out people's (see `median_pair_distance`).
+    // A calibrated value carried to this folder: scaled by its distance quantile over the
+    // held-out people's (see `SCALE_QUANTILE`).
     let calibrated = |name: &str, t: f32, c: &Calibrated| {
-        let median = median_pair_distance(x);
-        let scaled = if median > 0.0 { t * median / c.pair_median } else { t };
+        let scale = pair_distance_quantile(x, SCALE_QUANTILE);
+        let scaled = if scale > 0.0 { t * scale / c.pair_scale } else { t };
         (
             scaled,
             format!(
-                "{name} = {} (calibrated {t} × this folder's median distance {median:.4} / {} on {})",
+                "{name} = {} (calibrated {t} × this folder's {}th-percentile distance {scale:.4} / {} on {})",
                 sig(scaled),
-                c.pair_median,
+                SCALE_QUANTILE * 100.0,
+                c.pair_scale,
                 c.origin
             ),
         )
@@ -295,7 +296,9 @@ mod tests {
         // The same people, one folder twice as tightly packed: the derived cut halves and
         // the clusters stay the same, calibrated or not.
         let (x, truth) = blobs(5 * 16, 16, 5, 1.5, 8);
-        let cal = Calibrated { eps: 1.0, cw_threshold: 1.0, link_threshold: 5.0, pair_median: 10.0, origin: "test".into() };
+        // Five blobs: a fifth of all pairs are same-blob, so the 10 % distance quantile is a
+        // same-blob distance (≈ 8.5); 5 × 8.5 / 2 cuts between blobs.
+        let cal = Calibrated { eps: 1.0, cw_threshold: 1.0, link_threshold: 5.0, pair_scale: 2.0, origin: "test".into() };
         for calibrated in [None, Some(cal)] {
             let p = Params { calibrated, ..Params::default() };
             let (wide, how) = run(Method::Linkage, x.view(), &p, 5).unwrap();

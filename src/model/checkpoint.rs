@@ -32,6 +32,9 @@ pub struct HeldOut {
     pub paths: Vec<PathBuf>,
 }
 
+/// Quantile levels of the held-out pairwise distances kept in a calibration.
+pub const PAIR_QUANTILES: [f64; 7] = [0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 0.75];
+
 /// What `calibrate` measured on held-out people: distances are between L2-normalised
 /// vectors read as `layer` / `flip` say.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
@@ -51,13 +54,21 @@ pub struct Calibration {
     #[serde(default)]
     pub match_tolerance: Option<f32>,
     /// Median distance between two held-out images (any two: nearly all are of different
-    /// people), the scale the linkage cut is carried to other folders by.
+    /// people), the scale `match`'s tolerance is carried to other faces by.
     pub pair_median: f32,
-    /// Quantiles (calibrate::PAIR_QUANTILES) of all held-out pairwise distances.
+    /// Quantiles ([`PAIR_QUANTILES`]) of all held-out pairwise distances; the
+    /// `cluster::SCALE_QUANTILE` one carries the clustering cuts to other folders.
     pub pair_quantiles: Vec<f32>,
     pub genuine_median: f32,
     pub impostor_median: f32,
     pub curve: Vec<CurvePoint>,
+}
+
+impl Calibration {
+    /// The held-out distances' quantile at `level`, when it is one of [`PAIR_QUANTILES`].
+    pub fn pair_quantile(&self, level: f64) -> Option<f32> {
+        PAIR_QUANTILES.iter().position(|&q| q == level).and_then(|i| self.pair_quantiles.get(i).copied())
+    }
 }
 
 /// One threshold of the calibration scan.
