@@ -244,7 +244,7 @@ fn match_faces(a: MatchArgs) -> Result<()> {
     }
     let progress = !a.run.quiet;
     // The embedder, whether its vectors are compared normalised, and a calibrated
-    // tolerance (value, held-out median distance, origin) when the checkpoint has one.
+    // tolerance (value, held-out distance scale, origin) when the checkpoint has one.
     let (embedder, normalize, calibrated) = match a.pixels {
         Some(size) => {
             check_pixel_size(size)?;
@@ -255,7 +255,8 @@ fn match_faces(a: MatchArgs) -> Result<()> {
             let readout = Readout::for_config(&ck.config);
             let normalize = ck.config.identity_trained();
             let calibrated = ck.calibration()?.filter(|c| normalize && c.layer == readout.layer && c.flip == readout.flip).and_then(|c| {
-                c.match_tolerance.map(|t| (t, c.pair_median, format!("{} held-out training people of {}", c.people, ck.dir.display())))
+                let scale = c.pair_quantile(cluster::SCALE_QUANTILE)?;
+                c.match_tolerance.map(|t| (t, scale, format!("{} held-out training people of {}", c.people, ck.dir.display())))
             });
             let bytes = std::fs::read(&ck.model_file).map_err(|e| Error::io(&ck.model_file, e))?;
             let device = backend::device(a.run.backend)?;
@@ -303,10 +304,10 @@ fn match_faces(a: MatchArgs) -> Result<()> {
     let candidates = identify::candidates(queries.matrix.view(), gallery.vectors.view(), &gallery.person, params)?;
     let (tolerance, origin) = match (a.tolerance, calibrated) {
         (Some(t), _) => (t, "given".to_string()),
-        (None, Some((t, median, origin))) => {
+        (None, Some((t, scale, origin))) => {
             let all = ndarray::concatenate(ndarray::Axis(0), &[gallery.vectors.view(), queries.matrix.view()])
                 .map_err(|e| Error::Compute { what: "gallery and queries", reason: e.to_string() })?;
-            tolerance::scaled(t, median, all.view(), &origin)
+            tolerance::scaled(t, scale, all.view(), &origin)
         }
         (None, None) => tolerance::from_gallery(gallery.vectors.view(), &gallery.person)
             .ok_or_else(|| Error::Invalid("no gallery person has two faces to learn a tolerance from: pass --tolerance".into()))?,

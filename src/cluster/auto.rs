@@ -253,7 +253,7 @@ pub fn pair_distance_quantile(x: ArrayView2<f32>, q: f64) -> f32 {
 }
 
 /// The median distance between two different rows of `x` (see [`pair_distance_quantile`]):
-/// the scale `match`'s tolerance and the uncalibrated linkage cut are read against.
+/// the scale of the uncalibrated linkage cut, and what `calibrate` reports.
 pub fn median_pair_distance(x: ArrayView2<f32>) -> f32 {
     pair_distance_quantile(x, 0.5)
 }

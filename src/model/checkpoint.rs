@@ -54,10 +54,12 @@ pub struct Calibration {
     #[serde(default)]
     pub match_tolerance: Option<f32>,
     /// Median distance between two held-out images (any two: nearly all are of different
-    /// people), the scale `match`'s tolerance is carried to other faces by.
+    /// people), the mean over the calibration's draws. Kept for reading: the cuts and the
+    /// match tolerance travel by a lower quantile (`cluster::SCALE_QUANTILE`).
     pub pair_median: f32,
     /// Quantiles ([`PAIR_QUANTILES`]) of all held-out pairwise distances; the
-    /// `cluster::SCALE_QUANTILE` one carries the clustering cuts to other folders.
+    /// `cluster::SCALE_QUANTILE` one carries the clustering cuts and the match tolerance
+    /// to other folders.
     pub pair_quantiles: Vec<f32>,
     pub genuine_median: f32,
     pub impostor_median: f32,
