@@ -130,6 +130,15 @@ fn scan(dir: &Path, unlabelled: bool) -> Result<IdentityFolder> {
 
 /// The checkpoint `-m` names; the ready model's default path gets its own message when
 /// it is not found (it is relative to the current folder).
+/// The held-out distance scale every calibrated value travels to other faces by
+/// (`cluster::SCALE_QUANTILE`), for `infer`'s cuts and `match`'s tolerance alike.
+fn held_out_scale(c: &calibrate::Calibration, ck: &Checkpoint) -> Result<f32> {
+    c.pair_quantile(cluster::SCALE_QUANTILE).ok_or_else(|| Error::Checkpoint {
+        path: ck.dir.join(checkpoint::CALIBRATION_FILE),
+        reason: format!("no {} quantile of held-out distances; run `facemb calibrate -m {}`", cluster::SCALE_QUANTILE, ck.dir.display()),
+    })
+}
+
 fn open_model(path: &Path) -> Result<Checkpoint> {
     if path == Path::new(checkpoint::READY_MODEL) && !path.exists() {
         return Err(Error::Checkpoint {
@@ -154,14 +163,7 @@ fn infer(a: InferArgs) -> Result<()> {
     let readout = Readout { layer: a.layer.unwrap_or(default.layer), flip: (default.flip || a.flip) && !a.no_flip };
     // The calibrated cuts hold for the vectors they were measured on: normalised, read the same way.
     if let Some(c) = ck.calibration()?.filter(|c| opts.normalize && c.layer == readout.layer && c.flip == readout.flip) {
-        let pair_scale = c.pair_quantile(cluster::SCALE_QUANTILE).ok_or_else(|| Error::Checkpoint {
-            path: ck.dir.join(checkpoint::CALIBRATION_FILE),
-            reason: format!(
-                "no {} quantile of held-out distances; run `facemb calibrate -m {}`",
-                cluster::SCALE_QUANTILE,
-                ck.dir.display()
-            ),
-        })?;
+        let pair_scale = held_out_scale(&c, &ck)?;
         opts.params.calibrated = Some(cluster::Calibrated {
             eps: c.dbscan_eps,
             cw_threshold: c.cw_threshold,
@@ -254,10 +256,15 @@ fn match_faces(a: MatchArgs) -> Result<()> {
             let ck = open_model(&a.model)?;
             let readout = Readout::for_config(&ck.config);
             let normalize = ck.config.identity_trained();
-            let calibrated = ck.calibration()?.filter(|c| normalize && c.layer == readout.layer && c.flip == readout.flip).and_then(|c| {
-                let scale = c.pair_quantile(cluster::SCALE_QUANTILE)?;
-                c.match_tolerance.map(|t| (t, scale, format!("{} held-out training people of {}", c.people, ck.dir.display())))
-            });
+            let calibrated = match ck.calibration()?.filter(|c| normalize && c.layer == readout.layer && c.flip == readout.flip) {
+                Some(c) => match c.match_tolerance {
+                    Some(t) => {
+                        Some((t, held_out_scale(&c, &ck)?, format!("{} held-out training people of {}", c.people, ck.dir.display())))
+                    }
+                    None => None,
+                },
+                None => None,
+            };
             let bytes = std::fs::read(&ck.model_file).map_err(|e| Error::io(&ck.model_file, e))?;
             let device = backend::device(a.run.backend)?;
             let model = Box::new(ck.load_model(&device)?);

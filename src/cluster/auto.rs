@@ -216,7 +216,7 @@ const SCALE_PAIRS: usize = 200_000;
 /// Why a scale at all: a folder shot in one studio (one camera, light and pose) packs
 /// different people closer together than photos from the wild do, so a fixed cut merges
 /// studio people. Why the 10 % quantile rather than the median: the cuts sit in the lower
-/// tail of the distances (identity-v5's 1.10 is the held-out 4 % quantile), and a scale
+/// tail of the distances (identity-v5's 1.10 lies near the held-out 3–4 % quantile), and a scale
 /// read nearer the cut follows how close the nearest other people come. Average-linkage
 /// ARI at the calibrated cut, median → 10 % quantile, on identity-v5 seeds 42 / 7 and v4
 /// seeds 42 / 3: AT&T 0.705 / 0.688 / 0.731 / 0.753 → 0.828 / 0.792 / 0.763 / 0.846, Yale
