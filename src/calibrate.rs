@@ -112,6 +112,7 @@ pub fn calibrate(x: ArrayView2<f32>, person: &[usize], readout: Readout) -> Resu
         genuine_median: quantile_or_nan(&genuine, 0.5),
         impostor_median: quantile_or_nan(&impostor, 0.5),
         curve,
+        whitening: Some(crate::project::whiten::fit(x.view())?),
     })
 }
 
@@ -191,6 +192,8 @@ mod tests {
         let p = at(c.linkage_threshold);
         assert_eq!((p.genuine_below, p.impostor_below), (1.0, 0.0));
         assert!(c.pair_quantiles.windows(2).all(|w| w[0] <= w[1]));
+        let w = c.whitening.as_ref().unwrap();
+        assert_eq!((w.mean.len(), w.axes.len()), (8, 8));
         // The simulated galleries' best tolerance names the known person and turns the
         // other away.
         let m = c.match_tolerance.unwrap();

@@ -205,6 +205,28 @@ pub struct IdentityConfig {
     /// on; listed in the checkpoint's metrics.json.
     #[serde(default)]
     pub holdout: usize,
+    /// Drop identity images a face / non-face classifier doubts before training
+    /// (`[identity.screen]`); the dropped ones are listed in the checkpoint's metrics.json.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen: Option<ScreenConfig>,
+}
+
+/// P(face) below which `[identity.screen]` drops an identity image: the face head's own
+/// decision boundary.
+pub const DEFAULT_SCREEN_BELOW: f32 = 0.5;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScreenConfig {
+    /// Checkpoint whose face head judges each image; it must read images as this run does.
+    pub model: PathBuf,
+    /// Images with P(face) below this are dropped.
+    #[serde(default = "default_screen_below")]
+    pub below: f32,
+}
+
+fn default_screen_below() -> f32 {
+    DEFAULT_SCREEN_BELOW
 }
 
 fn default_temperature() -> f64 {
@@ -241,6 +263,9 @@ impl IdentityConfig {
         }
         if let Some(a) = &self.augment {
             a.validate().map_err(Error::Invalid)?;
+        }
+        if self.screen.as_ref().is_some_and(|s| !(s.below > 0.0 && s.below < 1.0)) {
+            return bad("screen.below must be a probability in (0, 1)");
         }
         match self.loss {
             IdentityLoss::Supcon if !(self.temperature > 0.0 && self.people_per_batch >= 2) => {
@@ -441,6 +466,7 @@ impl Default for RunConfig {
                 batch_size: default_identity_batch(),
                 augment: None,
                 holdout: 0,
+                screen: None,
             }),
         }
     }

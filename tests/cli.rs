@@ -406,6 +406,25 @@ holdout = 30
     assert!(!params(&s, "chinese_whispers").contains("calibrated"));
     let s = run(&["--link-threshold", "0.5"]);
     assert_eq!(params(&s, "average_linkage"), "threshold = 0.5 (given)");
+    // Whitened vectors take the held-out people's whitening and the folder's own cuts.
+    let s = run(&["--whiten"]);
+    assert_eq!(s["normalized"], serde_json::json!(true));
+    assert!(!params(&s, "average_linkage").contains("held-out"), "{}", params(&s, "average_linkage"));
+    assert_eq!(cal["whitening"]["axes"].as_array().map(Vec::len), Some(16));
+    let refused = |extra: &[&str], why: &str| {
+        let mut args = vec!["infer", "-id", att.to_str().unwrap(), "-m", "ck/id", "--out", "out2", "--no-charts", "--quiet", "--whiten"];
+        args.extend(extra);
+        let o = facemb(&args, t);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(!o.status.success() && err.lines().count() == 1, "{extra:?}: {}", text(&o));
+        assert!(err.contains("calibration.json") && err.contains(why), "{extra:?}: {err}");
+    };
+    refused(&["--raw"], "L2-normalised");
+    // A calibration from before --whiten existed says how to add one.
+    let mut old = cal.clone();
+    old.as_object_mut().unwrap().remove("whitening");
+    std::fs::write(ck.join("calibration.json"), serde_json::to_vec(&old).unwrap()).unwrap();
+    refused(&[], "facemb calibrate -m");
 
     // A checkpoint without held-out people cannot be calibrated: one line naming the file.
     let o = facemb(&["calibrate", "-m", repo().join("tests/fixtures/pin").to_str().unwrap()], t);

@@ -224,6 +224,11 @@ pub struct InferArgs {
     /// Do not average with the mirror image
     #[arg(long, overrides_with = "flip")]
     pub no_flip: bool,
+    /// PCA-whiten the vectors with the whitening fitted on the checkpoint's held-out people
+    /// (off: it lowered every score of the ready model; docs/identity/). Clustering cuts are
+    /// then derived from the folder, since the calibrated ones hold for unwhitened vectors
+    #[arg(long)]
+    pub whiten: bool,
     #[command(flatten)]
     pub out: OutputArgs,
     #[command(flatten)]

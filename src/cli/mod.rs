@@ -23,6 +23,7 @@ use crate::model::FaceNet;
 use crate::model::checkpoint::Checkpoint;
 use crate::model::checkpoint::{self, HeldOut};
 use crate::output::{self, OutDir, table::table};
+use crate::project::whiten;
 use crate::train;
 use args::{
     BenchArgs, BenchClusterArgs, BenchInferArgs, CalibrateArgs, Cli, Command, ExperimentArgs, InferArgs, MatchArgs, PixelArgs, ReportArgs,
@@ -130,6 +131,21 @@ fn scan(dir: &Path, unlabelled: bool) -> Result<IdentityFolder> {
 
 /// The checkpoint `-m` names; the ready model's default path gets its own message when
 /// it is not found (it is relative to the current folder).
+/// The whitening `infer --whiten` applies: the one fitted on the held-out people, which
+/// holds only for vectors read and normalised as theirs were.
+fn whitening_for(c: Option<&calibrate::Calibration>, ck: &Checkpoint) -> Result<checkpoint::Whitening> {
+    let path = ck.dir.join(checkpoint::CALIBRATION_FILE);
+    let reason = match c {
+        Some(c) => match &c.whitening {
+            Some(w) => return Ok(w.clone()),
+            None => format!("no whitening fitted (made before --whiten existed); run `facemb calibrate -m {}`", ck.dir.display()),
+        },
+        None if path.is_file() => "--whiten needs L2-normalised vectors read with the calibration's --layer and flip".into(),
+        None => format!("--whiten needs held-out people's whitening; none calibrated (run `facemb calibrate -m {}`)", ck.dir.display()),
+    };
+    Err(Error::Checkpoint { path, reason })
+}
+
 /// The held-out distance scale every calibrated value travels to other faces by
 /// (`cluster::SCALE_QUANTILE`), for `infer`'s cuts and `match`'s tolerance alike.
 fn held_out_scale(c: &calibrate::Calibration, ck: &Checkpoint) -> Result<f32> {
@@ -161,8 +177,11 @@ fn infer(a: InferArgs) -> Result<()> {
     let (mut opts, charts) = (a.eval.options(ck.config.identity_trained())?, a.out.charts()?);
     let default = Readout::for_config(&ck.config);
     let readout = Readout { layer: a.layer.unwrap_or(default.layer), flip: (default.flip || a.flip) && !a.no_flip };
-    // The calibrated cuts hold for the vectors they were measured on: normalised, read the same way.
-    if let Some(c) = ck.calibration()?.filter(|c| opts.normalize && c.layer == readout.layer && c.flip == readout.flip) {
+    // The calibrated cuts and whitening hold for the vectors they were measured on:
+    // normalised, read the same way (and, for the cuts, not whitened).
+    let calibration = ck.calibration()?.filter(|c| opts.normalize && c.layer == readout.layer && c.flip == readout.flip);
+    let whitening = if a.whiten { Some(whitening_for(calibration.as_ref(), &ck)?) } else { None };
+    if let Some(c) = calibration.filter(|_| whitening.is_none()) {
         let pair_scale = held_out_scale(&c, &ck)?;
         opts.params.calibrated = Some(cluster::Calibrated {
             eps: c.dbscan_eps,
@@ -185,9 +204,17 @@ fn infer(a: InferArgs) -> Result<()> {
     let keep = a.out.keep(&a.input_directory)?;
     let folder = scan(&a.input_directory, a.eval.unlabelled)?;
     let started = std::time::Instant::now();
-    let emb = embed_folder(&model, model_cfg, readout, &folder, &device, a.batch_size, !a.run.quiet)?;
+    let mut emb = embed_folder(&model, model_cfg, readout, &folder, &device, a.batch_size, !a.run.quiet)?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!("embedded {} images in {secs:.1} s ({:.0} img/s, decoding included)", emb.paths.len(), emb.paths.len() as f64 / secs);
+    if let Some(w) = &whitening {
+        emb.matrix = whiten::apply(w, emb.matrix.view(), whiten::SHRINK)?;
+        eprintln!(
+            "whitened along {} axes fitted on {}'s held-out people; clustering cuts derived from this folder",
+            w.axes.len(),
+            ck.dir.display()
+        );
+    }
     report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);
     let dir = out.path().to_path_buf();
     let source = format!("cnn {}", ck.dir.display());

@@ -70,6 +70,7 @@ mod tests {
             total_seconds: 1.0,
             epochs: Vec::new(),
             held_out: Vec::new(),
+            screened_out: Vec::new(),
         }
     }
 

@@ -64,6 +64,20 @@ pub struct Calibration {
     pub genuine_median: f32,
     pub impostor_median: f32,
     pub curve: Vec<CurvePoint>,
+    /// PCA whitening fitted on the held-out vectors, for `infer --whiten` (None in
+    /// calibrations made before it existed: `facemb calibrate` adds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whitening: Option<Whitening>,
+}
+
+/// The principal axes of L2-normalised held-out vectors: their mean, each axis's variance
+/// (largest first) and the axes themselves (rows, unit length). Fitted and applied by
+/// `project::whiten`.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct Whitening {
+    pub mean: Vec<f32>,
+    pub variances: Vec<f32>,
+    pub axes: Vec<Vec<f32>>,
 }
 
 impl Calibration {

@@ -7,9 +7,11 @@
 //! (smooth k-NN distances, fuzzy union) from umap-rs, fed with our exact k-NN graph, and
 //! runs the layout SGD here: umap-rs' own optimiser draws negative samples from an
 //! unseedable thread RNG on several threads at once, so no two runs would agree.
+//! [`whiten`] is the optional PCA whitening `infer --whiten` applies before clustering.
 pub mod linalg;
 mod tsne;
 mod umap;
+pub mod whiten;
 
 use ndarray::{Array2, ArrayView2, Axis};
 

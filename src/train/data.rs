@@ -222,6 +222,19 @@ impl IdentitySet {
         held
     }
 
+    /// Takes the image rows marked in `drop` out of their people; a person left with no
+    /// image leaves the set. Rows keep their numbers (the pixels stay in `images`).
+    pub fn drop_rows(&mut self, drop: &[bool]) {
+        for rows in &mut self.people {
+            rows.retain(|&r| !drop.get(r).copied().unwrap_or(false));
+        }
+        let kept: Vec<bool> = self.people.iter().map(|rows| !rows.is_empty()).collect();
+        let mut it = kept.iter();
+        self.people.retain(|_| *it.next().unwrap());
+        let mut it = kept.iter();
+        self.names.retain(|_| *it.next().unwrap());
+    }
+
     /// Every image of a kept person with that person's index: what a classification head
     /// trains on, one pass per epoch.
     pub fn labelled(&self) -> Vec<(usize, usize)> {

@@ -5,6 +5,7 @@
 pub mod augment;
 pub mod data;
 pub mod loss;
+pub mod screen;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -62,6 +63,9 @@ pub struct TrainMetrics {
     /// Identity-pool people kept out of training ([`crate::config::IdentityConfig::holdout`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held_out: Vec<HeldOut>,
+    /// Identity images `[identity.screen]` took out before training, with their P(face).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub screened_out: Vec<screen::Screened>,
 }
 
 impl TrainMetrics {
@@ -179,7 +183,7 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
     }
     report_skipped("training data", &set.skipped);
     let (train_idx, val_idx) = stratified_split(&set.labels, t.val_fraction, t.seed);
-    let mut held_out = Vec::new();
+    let (mut held_out, mut screened_out) = (Vec::new(), Vec::new());
     let people = match &cfg.identity {
         Some(id) => {
             // A margin-softmax head takes a person with one image as a class; SupCon pairs
@@ -187,6 +191,18 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
             let min_images = if id.loss == IdentityLoss::Cosface { 1 } else { 2 };
             let mut p = IdentitySet::load(&id.folders(), cfg.image_spec(), min_images)?;
             report_skipped("identity data", &p.skipped);
+            // Before the hold-out, so that calibration people are screened alike.
+            if let Some(s) = &id.screen {
+                screened_out = screen::screen(&mut p, s, device, progress)?;
+                if progress {
+                    eprintln!(
+                        "  screened by {}: {} identity images with P(face) < {} dropped",
+                        s.model.display(),
+                        screened_out.len(),
+                        s.below
+                    );
+                }
+            }
             held_out = p.hold_out(id.holdout, t.seed);
             Some((id, p))
         }
@@ -387,6 +403,7 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
         total_seconds: started.elapsed().as_secs_f64(),
         epochs,
         held_out,
+        screened_out,
     };
     let model = model.net.valid();
     let mut dir = checkpoint_root.join(&cfg.name);
@@ -498,6 +515,7 @@ mod tests {
             batch_size: 128,
             augment: Some(crate::config::AugmentConfig::default()),
             holdout: 0,
+            screen: None,
         });
         let dev = device(Backend::Flex).unwrap();
         let out = train(&cfg, Backend::Flex, &dev, tmp.path(), Options::QUIET).unwrap();
