@@ -40,6 +40,11 @@ pub struct ModelConfig {
     /// network train at all under a margin softmax (run 3, docs/identity/).
     #[serde(default)]
     pub conv_norm: bool,
+    /// A residual unit after each conv block (at its pooled size): two 3×3 convolutions
+    /// with BatchNorm, ReLU between them, added to the block's output. Off in every
+    /// checkpoint written before it existed.
+    #[serde(default)]
+    pub residual: bool,
 }
 
 impl Default for ModelConfig {
@@ -52,6 +57,7 @@ impl Default for ModelConfig {
             in_channels: 1,
             embedding_norm: false,
             conv_norm: false,
+            residual: false,
         }
     }
 }
@@ -560,11 +566,37 @@ mod tests {
 
     #[test]
     fn the_identity_config_reads_and_is_identity_trained() {
-        for name in ["identity.toml", "identity_v3.toml"] {
-            let cfg = RunConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("configs").join(name), &Overrides::default()).unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("identity") && n.ends_with(".toml"))
+            .collect();
+        names.sort();
+        assert!(names.len() >= 6, "{names:?}");
+        for name in &names {
+            let cfg = RunConfig::load(&dir.join(name), &Overrides::default()).unwrap();
             assert!(cfg.identity_trained(), "{name}");
+            assert_eq!(cfg.model.residual, name == "identity_residual.toml", "{name}");
         }
         assert!(!RunConfig::default().identity_trained(), "SupCon reads the classifier's features");
+    }
+
+    #[test]
+    fn a_screen_threshold_must_be_a_probability() {
+        let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/identity_v5.toml")).unwrap();
+        let with = |below: &str| {
+            let tmp = tempfile::tempdir().unwrap();
+            let p = tmp.path().join("c.toml");
+            std::fs::write(&p, format!("{base}\n[identity.screen]\nmodel = \"checkpoints/identity-v5\"\n{below}")).unwrap();
+            RunConfig::load(&p, &Overrides::default())
+        };
+        let cfg = with("").unwrap();
+        assert_eq!(cfg.identity.unwrap().screen.map(|s| s.below), Some(DEFAULT_SCREEN_BELOW));
+        for bad in ["below = 0.0", "below = 1.5", "below = nan"] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("screen.below"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -419,7 +419,7 @@ fn bench(a: BenchArgs) -> Result<()> {
     let kernel = if a.unfused { crate::model::ConvKernel::Burn } else { crate::model::ConvKernel::Fused };
     let r = crate::bench::net_throughput(&model, kernel, &device, a.train_batch, a.infer_batch, a.warmup, a.steps)?;
     println!(
-        "backend {}{} channels {:?}{} E {}: train {:.0} img/s (batch {}), inference {:.0} img/s (batch {})",
+        "backend {}{} channels {:?}{}{} E {}: train {:.0} img/s (batch {}), inference {:.0} img/s (batch {})",
         a.run.backend,
         if a.unfused { " (unfused conv)" } else { "" },
         r.channels,
@@ -429,6 +429,7 @@ fn bench(a: BenchArgs) -> Result<()> {
             (false, true) => " + BatchNorm on the embedding",
             (false, false) => "",
         },
+        if model.residual { " + a residual unit after each block" } else { "" },
         r.embedding_size,
         r.train_images_per_sec,
         r.train_batch,

@@ -25,6 +25,7 @@ impl ModelConfig {
                 pool: MaxPool2dConfig::new([2, 2]).init(),
                 relu: Relu::new(),
                 norm: self.conv_norm.then(|| BatchNormConfig::new(out_ch).init(device)),
+                residual: self.residual.then(|| Residual::new(out_ch, device)),
             });
             in_ch = out_ch;
         }
@@ -60,13 +61,19 @@ pub struct ConvBlock {
     /// After the pool, so the fused conv → ReLU → pool kernel stays one pass and the
     /// normalisation runs on a quarter of the values.
     norm: Option<BatchNorm>,
+    /// After the norm, at the pooled size: depth without another halving of the map.
+    residual: Option<Residual>,
 }
 
 impl ConvBlock {
     fn forward(&self, x: Tensor<4>, kernel: ConvKernel) -> Tensor<4> {
         let y = self.conv_relu_pool(x, kernel);
-        match &self.norm {
+        let y = match &self.norm {
             Some(bn) => bn.forward(y),
+            None => y,
+        };
+        match &self.residual {
+            Some(r) => r.forward(y),
             None => y,
         }
     }
@@ -79,6 +86,41 @@ impl ConvBlock {
             // Not built by ModelConfig::init; kept so any Conv2d still runs.
             (None, _) => self.pool.forward(self.relu.forward(self.conv.forward(x))),
         }
+    }
+}
+
+/// x + BN(conv(ReLU(BN(conv(x))))), 3×3 convolutions keeping the channels and size (no
+/// ReLU after the sum, so the skip path passes the block's output on unchanged). burn's
+/// own conv2d on every backend: no shipped network uses it, so it has no fused kernel.
+#[derive(Module, Debug)]
+pub struct Residual {
+    conv1: Conv2d,
+    norm1: BatchNorm,
+    conv2: Conv2d,
+    norm2: BatchNorm,
+    relu: Relu,
+}
+
+impl Residual {
+    fn new(channels: usize, device: &Device) -> Self {
+        let conv = || {
+            Conv2dConfig::new([channels, channels], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .with_bias(false) // BatchNorm's shift follows
+                .init(device)
+        };
+        Residual {
+            conv1: conv(),
+            norm1: BatchNormConfig::new(channels).init(device),
+            conv2: conv(),
+            norm2: BatchNormConfig::new(channels).init(device),
+            relu: Relu::new(),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.relu.forward(self.norm1.forward(self.conv1.forward(x.clone())));
+        x + self.norm2.forward(self.conv2.forward(y))
     }
 }
 
@@ -149,5 +191,40 @@ impl FaceNet {
     /// `[B, C, S, S]` → face logit `[B]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<1> {
         self.forward_at(images, Layer::Relu).1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Backend, device};
+
+    #[test]
+    fn a_residual_unit_whose_last_norm_is_silenced_passes_its_input_through() {
+        // With the second BatchNorm's scale and shift at zero only the skip path is left:
+        // the unit is the identity, whatever its convolutions hold.
+        let dev = device(Backend::Flex).unwrap();
+        let mut r = Residual::new(4, &dev);
+        r.norm2.gamma = r.norm2.gamma.map(|g| g.zeros_like());
+        let x = Tensor::<4>::random([2, 4, 8, 8], burn::tensor::Distribution::Default, &dev);
+        assert_eq!(r.forward(x.clone()).into_data(), x.clone().into_data());
+        // Left as initialised (scale 1), it changes the input and keeps its shape.
+        let y = Residual::new(4, &dev).forward(x.clone());
+        assert_eq!(y.dims(), [2, 4, 8, 8]);
+        assert!((y - x).abs().max().into_scalar::<f32>() > 0.1);
+    }
+
+    #[test]
+    fn residual_units_add_two_convolutions_per_block_and_keep_the_embedding_width() {
+        let dev = device(Backend::Flex).unwrap();
+        let plain = ModelConfig::new().with_channels(vec![8, 16]).with_embedding_size(12).with_image_size(32);
+        let deep = ModelConfig { residual: true, ..plain.clone() };
+        let (a, b) = (plain.init(&dev), deep.init(&dev));
+        // Per block of c channels: two 3×3×c×c kernels and two norms' scale, shift and
+        // running mean and variance (burn counts the running statistics too).
+        let extra: usize = [8, 16].iter().map(|c| 2 * 9 * c * c + 8 * c).sum();
+        assert_eq!(b.num_params(), a.num_params() + extra);
+        let x = Tensor::<4>::random([3, 1, 32, 32], burn::tensor::Distribution::Default, &dev);
+        assert_eq!(b.embed_linear(x).dims(), [3, 12]);
     }
 }

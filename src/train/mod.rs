@@ -499,6 +499,23 @@ mod tests {
     }
 
     #[test]
+    fn a_network_with_residual_units_learns_and_reloads_to_the_same_embeddings() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cfg = tiny_config(12);
+        (cfg.model.residual, cfg.model.conv_norm, cfg.training.epochs) = (true, true, 3);
+        let dev = device(Backend::Flex).unwrap();
+        let out = train(&cfg, Backend::Flex, &dev, tmp.path(), Options::QUIET).unwrap();
+        let losses: Vec<f64> = out.metrics.epochs.iter().map(|e| e.train_loss).collect();
+        assert!(losses.iter().all(|l| l.is_finite()) && losses[2] < losses[0], "{losses:?}");
+        let folder = att_two_people();
+        let before = embed_folder(&out.model, &cfg.model, Readout::default(), &folder, &dev, 7, false).unwrap();
+        let (saved, reloaded) = checkpoint::load(&out.checkpoint, &dev).unwrap();
+        assert!(saved.model.residual);
+        let after = embed_folder(&reloaded, &cfg.model, Readout::default(), &folder, &dev, 64, false).unwrap();
+        assert!(max_abs_diff(&before.matrix, &after.matrix) < 1e-5, "reload changed the embeddings");
+    }
+
+    #[test]
     fn cosface_training_learns_identities_and_saves_only_the_network() {
         let tmp = tempfile::tempdir().unwrap();
         let mut cfg = tiny_config(12);

@@ -76,12 +76,15 @@ mod tests {
     use crate::synthetic::repo;
 
     /// Two people of five real faces each, one of whom also has five scenes filed under
-    /// their name (what a bad crop looks like to the pool); and the scenes' file names.
+    /// their name (what a bad crop looks like to the pool), and a third "person" of three
+    /// scenes only; and the first five scenes' file names.
     fn pool_with_scenes() -> (tempfile::TempDir, Vec<PathBuf>) {
         let root = tempfile::tempdir().unwrap();
         let listed = |d: &str| crate::image::folder::images_in(&repo(d), &mut Vec::new()).unwrap();
         let (faces, scenes) = (listed("datasets/face_nonface/face"), listed("datasets/face_nonface/nonface"));
-        for (person, files) in [("Anna", [&faces[..5], &scenes[..5]].concat()), ("Ben", faces[5..10].to_vec())] {
+        for (person, files) in
+            [("Anna", [&faces[..5], &scenes[..5]].concat()), ("Ben", faces[5..10].to_vec()), ("Cara", scenes[5..8].to_vec())]
+        {
             let dir = root.path().join(person);
             std::fs::create_dir(&dir).unwrap();
             for f in files {
@@ -99,15 +102,16 @@ mod tests {
     fn the_ready_models_face_head_takes_scenes_out_of_an_identity_pool_and_keeps_the_faces() {
         let (root, scenes) = pool_with_scenes();
         let mut set = IdentitySet::load(&[root.path().to_path_buf()], ImageSpec { size: 64, channels: 1 }, 1).unwrap();
-        assert_eq!(set.labelled().len(), 15);
+        assert_eq!((set.labelled().len(), set.names.len()), (18, 3));
         let device = crate::backend::device(crate::backend::Backend::default()).unwrap();
         let out = screen(&mut set, &ready_screen(), &device, false).unwrap();
-        // All five scenes go (at most one face with them); the people stay.
-        assert!((5..=6).contains(&out.len()) && out.iter().all(|s| s.p_face < 0.5), "{out:?}");
+        // All eight scenes go (at most one face with them); the people with faces stay,
+        // the one of scenes only leaves.
+        assert!((8..=9).contains(&out.len()) && out.iter().all(|s| s.p_face < 0.5), "{out:?}");
         for scene in &scenes {
             assert!(out.iter().any(|s| s.path.ends_with(PathBuf::from("Anna").join(scene))), "{scene:?} kept: {out:?}");
         }
-        assert_eq!(set.labelled().len(), 15 - out.len());
+        assert_eq!(set.labelled().len(), 18 - out.len());
         assert_eq!(set.names, ["Anna", "Ben"]);
     }
 
@@ -118,6 +122,6 @@ mod tests {
         let device = crate::backend::device(crate::backend::Backend::default()).unwrap();
         let err = screen(&mut set, &ready_screen(), &device, false).unwrap_err();
         assert!(matches!(&err, Error::Checkpoint { path, .. } if path.ends_with("identity-v5")), "{err}");
-        assert_eq!(set.labelled().len(), 15);
+        assert_eq!(set.labelled().len(), 18);
     }
 }
