@@ -408,7 +408,12 @@ holdout = 30
     assert_eq!(params(&s, "average_linkage"), "threshold = 0.5 (given)");
     // Whitened vectors take the held-out people's whitening and the folder's own cuts.
     let s = run(&["--whiten"]);
-    assert_eq!(s["normalized"], serde_json::json!(true));
+    assert_eq!(
+        (&s["normalized"], s["source"].as_str().unwrap().ends_with(", whitened")),
+        (&serde_json::json!(true), true),
+        "{}",
+        s["source"]
+    );
     assert!(!params(&s, "average_linkage").contains("held-out"), "{}", params(&s, "average_linkage"));
     assert_eq!(cal["whitening"]["axes"].as_array().map(Vec::len), Some(16));
     let refused = |extra: &[&str], why: &str| {

@@ -217,7 +217,7 @@ fn infer(a: InferArgs) -> Result<()> {
     }
     report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);
     let dir = out.path().to_path_buf();
-    let source = format!("cnn {}", ck.dir.display());
+    let source = format!("cnn {}{}", ck.dir.display(), if whitening.is_some() { ", whitened" } else { "" });
     let scores = output::report_and_keep(&emb, &source, &a.input_directory, &opts, &charts, out, keep)?;
     println!("{}\noutputs in {}", table(&scores), dir.display());
     Ok(())
