@@ -11,7 +11,7 @@ bin=target/release/facemb
 $bin train --config configs/default.toml
 for folder in datasets/att_faces "$@"; do
   $bin infer -id "$folder" -m checkpoints/default
-  # The ready identity model (checkpoints/identity-v5, committed): infer's default.
+  # The ready identity model (checkpoints/identity-v6, committed): infer's default.
   $bin infer -id "$folder" --report   # report.html: interactive maps, each face on hover
   $bin pixels -id "$folder"
 done

@@ -16,7 +16,7 @@ pub const FORMAT: &str = "facemb-gallery/1";
 /// description does: the same weights (by content), reading, size and normalisation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Source {
-    /// For people: "cnn checkpoints/identity-v5" or "pixels 64x64".
+    /// For people: "cnn checkpoints/identity-v6" or "pixels 64x64".
     pub description: String,
     /// What must be equal: a hash of the weight file's bytes and the reading (layer,
     /// flip), or the pixel size.

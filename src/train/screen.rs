@@ -121,7 +121,7 @@ mod tests {
         let mut set = IdentitySet::load(&[root.path().to_path_buf()], ImageSpec { size: 32, channels: 1 }, 1).unwrap();
         let device = crate::backend::device(crate::backend::Backend::default()).unwrap();
         let err = screen(&mut set, &ready_screen(), &device, false).unwrap_err();
-        assert!(matches!(&err, Error::Checkpoint { path, .. } if path.ends_with("identity-v5")), "{err}");
+        assert!(matches!(&err, Error::Checkpoint { path, .. } if path.ends_with(READY_MODEL)), "{err}");
         assert_eq!(set.labelled().len(), 18);
     }
 }
