@@ -129,8 +129,6 @@ fn scan(dir: &Path, unlabelled: bool) -> Result<IdentityFolder> {
     Ok(folder)
 }
 
-/// The checkpoint `-m` names; the ready model's default path gets its own message when
-/// it is not found (it is relative to the current folder).
 /// The whitening `infer --whiten` applies: the one fitted on the held-out people, which
 /// holds only for vectors read and normalised as theirs were.
 fn whitening_for(c: Option<&calibrate::Calibration>, ck: &Checkpoint) -> Result<checkpoint::Whitening> {
@@ -155,6 +153,8 @@ fn held_out_scale(c: &calibrate::Calibration, ck: &Checkpoint) -> Result<f32> {
     })
 }
 
+/// The checkpoint `-m` names; the ready model's default path gets its own message when
+/// it is not found (it is relative to the current folder).
 fn open_model(path: &Path) -> Result<Checkpoint> {
     if path == Path::new(checkpoint::READY_MODEL) && !path.exists() {
         return Err(Error::Checkpoint {
