@@ -215,10 +215,7 @@ impl IdentitySet {
                 !out
             })
             .collect();
-        let mut it = keep.iter();
-        self.people.retain(|_| *it.next().unwrap());
-        let mut it = keep.iter();
-        self.names.retain(|_| *it.next().unwrap());
+        self.keep_people(&keep);
         held
     }
 
@@ -228,10 +225,15 @@ impl IdentitySet {
         for rows in &mut self.people {
             rows.retain(|&r| !drop.get(r).copied().unwrap_or(false));
         }
-        let kept: Vec<bool> = self.people.iter().map(|rows| !rows.is_empty()).collect();
-        let mut it = kept.iter();
+        let keep: Vec<bool> = self.people.iter().map(|rows| !rows.is_empty()).collect();
+        self.keep_people(&keep);
+    }
+
+    /// Keeps the people (and their names) marked in `keep`, one flag per person.
+    fn keep_people(&mut self, keep: &[bool]) {
+        let mut it = keep.iter();
         self.people.retain(|_| *it.next().unwrap());
-        let mut it = kept.iter();
+        let mut it = keep.iter();
         self.names.retain(|_| *it.next().unwrap());
     }
 

@@ -41,13 +41,7 @@ pub fn screen(set: &mut IdentitySet, screen: &ScreenConfig, device: &Device, pro
     let model = ck.load_model(device)?;
     let p_face = face_probabilities(&model, set, device, progress)?;
     let drop: Vec<bool> = p_face.iter().map(|&p| p < screen.below).collect();
-    let screened = drop
-        .iter()
-        .zip(&p_face)
-        .enumerate()
-        .filter(|(_, (d, _))| **d)
-        .map(|(r, (_, &p))| Screened { path: set.paths[r].clone(), p_face: p })
-        .collect();
+    let screened = (0..drop.len()).filter(|&r| drop[r]).map(|r| Screened { path: set.paths[r].clone(), p_face: p_face[r] }).collect();
     set.drop_rows(&drop);
     Ok(screened)
 }
