@@ -133,11 +133,25 @@ pub struct AugmentConfig {
     pub erase: f64,
     /// Chance of turning an RGB image grey.
     pub greyscale: f64,
+    /// Chance of a low-resolution copy: shrunk to 25–100 % of its side (area-averaged)
+    /// and enlarged back, as a distant face or a poor camera gives. Off by default so that
+    /// the checkpoints trained before it (which lack the field) read as they were trained.
+    pub low_res: f64,
 }
 
 impl Default for AugmentConfig {
     fn default() -> Self {
-        AugmentConfig { rotation: 10.0, scale: 0.1, shift: 0.08, brightness: 0.2, contrast: 0.2, gamma: 0.2, erase: 0.25, greyscale: 0.1 }
+        AugmentConfig {
+            rotation: 10.0,
+            scale: 0.1,
+            shift: 0.08,
+            brightness: 0.2,
+            contrast: 0.2,
+            gamma: 0.2,
+            erase: 0.25,
+            greyscale: 0.1,
+            low_res: 0.0,
+        }
     }
 }
 
@@ -148,8 +162,8 @@ impl AugmentConfig {
         if ranges.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
             return Err("augment: ranges must be numbers ≥ 0".into());
         }
-        if !((0.0..=1.0).contains(&self.erase) && (0.0..=1.0).contains(&self.greyscale)) {
-            return Err("augment: erase and greyscale are chances in [0, 1]".into());
+        if ![self.erase, self.greyscale, self.low_res].iter().all(|p| (0.0..=1.0).contains(p)) {
+            return Err("augment: erase, greyscale and low_res are chances in [0, 1]".into());
         }
         if self.scale >= 1.0 || self.contrast >= 1.0 || self.gamma >= 1.0 || self.rotation > 180.0 {
             return Err("augment: scale, contrast and gamma must be < 1 and rotation ≤ 180".into());

@@ -1,7 +1,8 @@
 //! Random changes to identity training images, drawn per image from the run's seeded
 //! random stream: a small rotation, zoom and shift (one bilinear affine warp),
-//! brightness / contrast / gamma, random erasing and, for RGB, greyscale. With 1–4 images
-//! of most people, a margin-softmax head otherwise learns the few photos by heart.
+//! brightness / contrast / gamma, random erasing, for RGB greyscale, and a low-resolution
+//! copy. With 1–4 images of most people, a margin-softmax head otherwise learns the few
+//! photos by heart.
 use rand::Rng;
 
 use crate::config::AugmentConfig;
@@ -37,6 +38,25 @@ pub fn apply(cfg: &AugmentConfig, image: &mut [f32], spec: ImageSpec, rng: &mut 
                 plane[row * s + left..row * s + left + w].fill(mean as f32);
             }
         }
+    }
+    // Drawn last, and only when on, so that a config without it draws the same random
+    // stream as before it existed and its checkpoints retrain to the same weights.
+    if cfg.low_res > 0.0 && rng.random_bool(cfg.low_res) {
+        let side = (rng.random_range(0.25..=1.0) * spec.size as f64).round().max(1.0) as u32;
+        low_res(image, spec, side);
+    }
+}
+
+/// Shrinks each plane to `side` pixels a side and enlarges it back, both with the triangle
+/// filter (which, shrinking, averages over each new pixel's footprint, as a sensor does):
+/// what a face `side` pixels wide still shows.
+fn low_res(image: &mut [f32], spec: ImageSpec, side: u32) {
+    use ::image::imageops::{FilterType, resize};
+    let s = spec.size as u32;
+    for plane in image.chunks_exact_mut(spec.size * spec.size) {
+        let full = ::image::ImageBuffer::<::image::Luma<f32>, _>::from_raw(s, s, plane.to_vec()).expect("a plane holds size² values");
+        let back = resize(&resize(&full, side, side, FilterType::Triangle), s, s, FilterType::Triangle);
+        plane.copy_from_slice(back.as_raw());
     }
 }
 
@@ -112,8 +132,17 @@ mod tests {
 
     #[test]
     fn all_off_is_the_identity_and_each_change_does_what_it_says() {
-        let off =
-            AugmentConfig { rotation: 0.0, scale: 0.0, shift: 0.0, brightness: 0.0, contrast: 0.0, gamma: 0.0, erase: 0.0, greyscale: 0.0 };
+        let off = AugmentConfig {
+            rotation: 0.0,
+            scale: 0.0,
+            shift: 0.0,
+            brightness: 0.0,
+            contrast: 0.0,
+            gamma: 0.0,
+            erase: 0.0,
+            greyscale: 0.0,
+            low_res: 0.0,
+        };
         let mut img = face();
         apply(&off, &mut img, SPEC, &mut StdRng::seed_from_u64(1));
         assert_eq!(img, face());
@@ -132,6 +161,43 @@ mod tests {
         let mean = face().iter().sum::<f32>() / 256.0;
         assert!(erased.iter().filter(|&&v| (v - mean).abs() < 1e-6).count() >= 5);
         assert!(AugmentConfig { erase: 1.5, ..off.clone() }.validate().is_err());
+        assert!(AugmentConfig { low_res: -0.1, ..off.clone() }.validate().is_err());
         assert!(AugmentConfig { rotation: -1.0, ..off }.validate().is_err());
+    }
+
+    #[test]
+    fn low_res_blurs_fine_detail_and_keeps_coarse_shape() {
+        // A one-pixel checkerboard on a left-to-right ramp: shrinking wipes the checks out
+        // (neighbours differ by ±0.2 before, far less after) but keeps the ramp.
+        let img: Vec<f32> = (0..256).map(|i| 0.3 + (i % 16) as f32 * 0.02 + if (i % 16 + i / 16) % 2 == 0 { 0.1 } else { -0.1 }).collect();
+        let step = |img: &[f32]| (1..15).map(|x| (img[8 * 16 + x] - img[8 * 16 + x + 1]).abs()).sum::<f32>() / 14.0;
+        let mut small = img.clone();
+        low_res(&mut small, SPEC, 4);
+        assert!(step(&img) > 0.15 && step(&small) < 0.05, "{} → {}", step(&img), step(&small));
+        assert!(small[8 * 16 + 13] > small[8 * 16 + 2] + 0.1, "the ramp survives: {small:?}");
+        assert!(small.iter().all(|v| (0.1..=0.7).contains(v)), "no overshoot: {small:?}");
+        let mut same = img.clone();
+        low_res(&mut same, SPEC, 16);
+        assert!(same.iter().zip(&img).all(|(a, b)| (a - b).abs() < 1e-5), "full size is the identity");
+        // Through `apply`: chance 1 always blurs; chance 0 draws nothing, so the rest of a
+        // seeded stream is as it was.
+        let off = AugmentConfig {
+            rotation: 0.0,
+            scale: 0.0,
+            shift: 0.0,
+            brightness: 0.0,
+            contrast: 0.0,
+            gamma: 0.0,
+            erase: 0.0,
+            greyscale: 0.0,
+            low_res: 0.0,
+        };
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut always = img.clone();
+        apply(&AugmentConfig { low_res: 1.0, ..off.clone() }, &mut always, SPEC, &mut rng);
+        assert!(step(&always) < step(&img), "{} vs {}", step(&always), step(&img));
+        let (mut a, mut b) = (StdRng::seed_from_u64(6), StdRng::seed_from_u64(6));
+        apply(&off, &mut img.clone(), SPEC, &mut a);
+        assert_eq!(a.random::<u64>(), b.random::<u64>(), "low_res 0 draws nothing");
     }
 }
