@@ -133,6 +133,11 @@ struct ResumeState {
     order: Vec<usize>,
     labelled: Vec<(usize, usize)>,
     face_cursor: usize,
+    /// Wall seconds the run had taken when this was saved, so that a resumed run's
+    /// `total_seconds` counts the time before the interruption too (states saved before
+    /// this field: 0, the time since resuming only).
+    #[serde(default)]
+    seconds: f64,
 }
 
 const RESUME_STATE: &str = "state.json";
@@ -256,11 +261,13 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
     // batches cycle through `order` beside them, reshuffled at each wrap.
     let mut labelled = cosface.map(|(_, p)| p.labelled()).unwrap_or_default();
     let mut face_cursor = order.len();
+    let mut seconds_before = 0.0;
     if let Some(state) = resumed {
         let weights = resume_at.join(RESUME_WEIGHTS);
         model = model.try_load_file(&weights).map_err(|e| Error::Checkpoint { path: weights, reason: format!("resume weights: {e}") })?;
         step.load_state(&resume_at.join(RESUME_OPTIMIZER))?;
-        (rng, order, labelled, face_cursor, epochs) = (state.rng, state.order, state.labelled, state.face_cursor, state.epochs);
+        (rng, order, labelled, face_cursor, epochs, seconds_before) =
+            (state.rng, state.order, state.labelled, state.face_cursor, state.epochs, state.seconds);
         say(format!("resuming after epoch {} of {}", epochs.len(), t.epochs));
     }
 
@@ -383,6 +390,7 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
             order: order.clone(),
             labelled: labelled.clone(),
             face_cursor,
+            seconds: seconds_before + started.elapsed().as_secs_f64(),
         };
         let staged = Staged::begin("resume", &resume_at)?;
         model
@@ -400,7 +408,7 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
         train_images: train_idx.len(),
         val_images: val_idx.len(),
         skipped_files: set.skipped.len(),
-        total_seconds: started.elapsed().as_secs_f64(),
+        total_seconds: seconds_before + started.elapsed().as_secs_f64(),
         epochs,
         held_out,
         screened_out,

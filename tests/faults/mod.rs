@@ -354,6 +354,9 @@ fn a_run_killed_after_an_epoch_resumes_to_the_same_checkpoint_as_an_uninterrupte
     let o = train("cut", &[("FACEMB_FAULT", "resume:saved")], &[]);
     assert!(killed(&o), "{}", text(&o));
     assert!(!t.join("cks/cut").exists() && t.join("cks/.cut.resume/state.json").is_file());
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(t.join("cks/.cut.resume/state.json")).unwrap()).unwrap();
+    let saved_seconds = state["seconds"].as_f64().expect("the state keeps the time so far");
+    assert!(saved_seconds >= state["epochs"][0]["seconds"].as_f64().unwrap(), "{saved_seconds}");
     // Killed again while epoch 2's state replaces epoch 1's: epoch 1's is put back.
     let o = train("cut", &[("FACEMB_FAULT", "resume:mid-swap")], &["--resume"]);
     assert!(killed(&o) && !t.join("cks/.cut.resume").exists(), "{}", text(&o));
@@ -368,6 +371,9 @@ fn a_run_killed_after_an_epoch_resumes_to_the_same_checkpoint_as_an_uninterrupte
         serde_json::from_str(&std::fs::read_to_string(t.join("cks").join(name).join("metrics.json")).unwrap()).unwrap()
     };
     let (whole, cut) = (metrics("whole"), metrics("cut"));
+    // The resumed run's time counts the time before the kill too.
+    let later: f64 = cut["epochs"].as_array().unwrap()[1..].iter().map(|e| e["seconds"].as_f64().unwrap()).sum();
+    assert!(cut["total_seconds"].as_f64().unwrap() >= saved_seconds + later, "{} vs {saved_seconds} + {later}", cut["total_seconds"]);
     let field =
         |m: &serde_json::Value, f: &str| -> Vec<f64> { m["epochs"].as_array().unwrap().iter().map(|e| e[f].as_f64().unwrap()).collect() };
     for f in ["train_loss", "identity_loss", "val_loss", "val_accuracy"] {
