@@ -106,6 +106,21 @@ mod tests {
 
     const SPEC: ImageSpec = ImageSpec { size: 16, channels: 1 };
 
+    /// Every change turned off.
+    fn off() -> AugmentConfig {
+        AugmentConfig {
+            rotation: 0.0,
+            scale: 0.0,
+            shift: 0.0,
+            brightness: 0.0,
+            contrast: 0.0,
+            gamma: 0.0,
+            erase: 0.0,
+            greyscale: 0.0,
+            low_res: 0.0,
+        }
+    }
+
     fn face() -> Vec<f32> {
         (0..256).map(|i| ((i % 16) as f32 * 0.04 + (i / 16) as f32 * 0.02).min(1.0)).collect()
     }
@@ -132,17 +147,7 @@ mod tests {
 
     #[test]
     fn all_off_is_the_identity_and_each_change_does_what_it_says() {
-        let off = AugmentConfig {
-            rotation: 0.0,
-            scale: 0.0,
-            shift: 0.0,
-            brightness: 0.0,
-            contrast: 0.0,
-            gamma: 0.0,
-            erase: 0.0,
-            greyscale: 0.0,
-            low_res: 0.0,
-        };
+        let off = off();
         let mut img = face();
         apply(&off, &mut img, SPEC, &mut StdRng::seed_from_u64(1));
         assert_eq!(img, face());
@@ -181,17 +186,7 @@ mod tests {
         assert!(same.iter().zip(&img).all(|(a, b)| (a - b).abs() < 1e-5), "full size is the identity");
         // Through `apply`: chance 1 always blurs; chance 0 draws nothing, so the rest of a
         // seeded stream is as it was.
-        let off = AugmentConfig {
-            rotation: 0.0,
-            scale: 0.0,
-            shift: 0.0,
-            brightness: 0.0,
-            contrast: 0.0,
-            gamma: 0.0,
-            erase: 0.0,
-            greyscale: 0.0,
-            low_res: 0.0,
-        };
+        let off = off();
         let mut rng = StdRng::seed_from_u64(5);
         let mut always = img.clone();
         apply(&AugmentConfig { low_res: 1.0, ..off.clone() }, &mut always, SPEC, &mut rng);
