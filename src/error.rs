@@ -11,6 +11,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A copy that failed: the destination is named first (a full disk is the
+    /// destination's problem, not the source image's).
+    #[error("{to}: cannot copy {from} there: {source}")]
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: {reason}")]
     Config { path: PathBuf, reason: String },
     #[error("{path}: {reason}")]

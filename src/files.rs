@@ -18,6 +18,75 @@ pub fn write_text(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::io(path, e))
 }
 
+/// Refuses `path` unless it is a regular file (after symbolic links), or, with
+/// `missing_ok`, nothing at all: facemb opens files only by name, and a named pipe, a
+/// device or a socket there would block the open or the read forever.
+pub fn check_regular(path: &Path, missing_ok: bool) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(m) => {
+            let what = if m.is_dir() { "a folder" } else { "a named pipe, socket or device" };
+            Err(Error::Data { path: path.to_path_buf(), reason: format!("is {what}, not a regular file") })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && missing_ok => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.is_symlink() => {
+            Err(Error::Data { path: path.to_path_buf(), reason: "is a broken symbolic link".into() })
+        }
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// The text of the regular file `path` ([`check_regular`] first, so a pipe cannot hang it).
+pub fn read_text(path: &Path) -> Result<String> {
+    check_regular(path, false)?;
+    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+}
+
+/// Up to `n` first bytes of the regular file `path`: enough to tell a format apart before
+/// reading a file that may be gigabytes of something else.
+pub fn first_bytes(path: &Path, n: usize) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    check_regular(path, false)?;
+    let mut buf = Vec::with_capacity(n);
+    std::fs::File::open(path).and_then(|f| f.take(n as u64).read_to_end(&mut buf)).map_err(|e| Error::io(path, e))?;
+    Ok(buf)
+}
+
+/// Writes `path` whole: the bytes go to a hidden temporary beside it (removed on any
+/// error), which is then renamed over it, so a reader sees the old file or the new one.
+/// The one atomic file write of galleries, calibrations and reports.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    check_regular(path, true)?;
+    let parent = parent_of(path);
+    if !parent.is_dir() {
+        return Err(Error::Data { path: path.to_path_buf(), reason: format!("cannot be written: no folder {}", parent.display()) });
+    }
+    let tmp = temporary(path);
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+/// The hidden temporary `.name.tmp-PID` that [`atomic_write`] renames into place.
+fn temporary(path: &Path) -> PathBuf {
+    sibling(path, "tmp", std::process::id())
+}
+
+/// Whether `name` is one of facemb's own hidden files: a temporary (`.x.tmp-PID`), a
+/// moved-aside copy (`.x.old-PID`) or a lock (`.x.lock`). A folder holding one is not
+/// "someone else's" for that.
+pub fn is_own_hidden(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else { return false };
+    if rest.ends_with(".lock") {
+        return true;
+    }
+    ["tmp", "old"].iter().any(|tag| {
+        rest.rsplit_once(&format!(".{tag}-")).is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
 /// FNV-1a of `bytes`: a stable hash (std's may change between Rust releases) for names
 /// and fingerprints, not for security.
 pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
@@ -85,6 +154,119 @@ pub fn csv_fields(line: &str) -> Vec<String> {
     }
     fields.push(cur);
     fields
+}
+
+/// The paths one run reads (`-id`, `-q`, `-g`, `-m`, training data and pools) and
+/// writes (`--out`, `--save-clusters`, `--save-gallery`, a checkpoint), each with the flag
+/// that named it: what [`may_replace`] keeps every destination of the run away from.
+#[derive(Default)]
+pub struct Claims {
+    paths: Vec<Claim>,
+}
+
+struct Claim {
+    flag: &'static str,
+    given: PathBuf,
+    resolved: Option<PathBuf>,
+    input: bool,
+}
+
+impl Claims {
+    pub fn new() -> Self {
+        Claims::default()
+    }
+
+    /// A path the run reads.
+    pub fn input(mut self, flag: &'static str, path: &Path) -> Self {
+        self.paths.push(Claim { flag, given: path.to_path_buf(), resolved: resolved(path), input: true });
+        self
+    }
+
+    /// A path the run writes (replaced whole at its end).
+    pub fn output(mut self, flag: &'static str, path: &Path) -> Self {
+        self.paths.push(Claim { flag, given: path.to_path_buf(), resolved: resolved(path), input: false });
+        self
+    }
+}
+
+/// What a destination may already be for facemb to replace it.
+pub enum Replaceable<'a> {
+    /// A folder every entry of which `ours` names as facemb's (its own hidden temporaries
+    /// and locks always are); `hint` says what to do instead.
+    Folder { ours: &'a dyn Fn(&str) -> bool, hint: &'a str },
+    /// A regular file that `ours` accepts (an error says why not).
+    File { ours: &'a dyn Fn(&Path) -> Result<()> },
+}
+
+/// The one check before facemb replaces `path` (given with `flag`): it is not the current
+/// folder nor above it, it neither is, holds nor lies inside any other path `claims`
+/// names (an input or another output of the same run), and what is there now is
+/// something facemb itself wrote ([`Replaceable`]). facemb never deletes or replaces
+/// what it did not write.
+pub fn may_replace(flag: &'static str, path: &Path, claims: &Claims, what: Replaceable) -> Result<()> {
+    let refuse = |reason: String| Err(Error::Output { flag, path: path.to_path_buf(), reason });
+    let Some(target) = resolved(path) else { return refuse("cannot be resolved to a place on disk".into()) };
+    if let Some(cwd) = std::env::current_dir().ok().and_then(|c| c.canonicalize().ok())
+        && cwd.starts_with(&target)
+    {
+        return refuse("is the current folder or holds it; choose a folder of its own".into());
+    }
+    for c in claims.paths.iter().filter(|c| c.flag != flag || c.given != path) {
+        let Some(other) = &c.resolved else { continue };
+        let (kind, named) = (if c.input { "input" } else { "output" }, format!("{} {}", c.flag, c.given.display()));
+        if *other == target {
+            return refuse(format!("is the {kind} {named} itself; facemb never replaces what it reads or writes elsewhere in the run"));
+        }
+        if other.starts_with(&target) {
+            return refuse(format!("holds the {kind} {named}; replacing it would delete that"));
+        }
+        if target.starts_with(other) && c.input && other.is_dir() {
+            return refuse(format!(
+                "is inside the input folder {} (what is written there would be read as faces next time)",
+                c.given.display()
+            ));
+        }
+        if target.starts_with(other) && !c.input {
+            return refuse(format!("is inside {named}, which this run replaces whole"));
+        }
+    }
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(()) };
+    match what {
+        Replaceable::Folder { ours, hint } => {
+            if !path.is_dir() {
+                return refuse("exists and is not a folder".into());
+            }
+            let _ = meta;
+            let rd = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
+            let foreign = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).find(|n| !n.to_str().is_some_and(|n| is_own_hidden(n) || ours(n)));
+            match foreign {
+                Some(name) => refuse(format!("holds {} which facemb did not write; {hint}", name.to_string_lossy())),
+                None => Ok(()),
+            }
+        }
+        Replaceable::File { ours } => {
+            check_regular(path, true).map_err(|e| match e {
+                Error::Data { reason, .. } => Error::Output { flag, path: path.to_path_buf(), reason },
+                e => e,
+            })?;
+            ours(path)
+        }
+    }
+}
+
+/// `p` with symbolic links and `..` resolved, for a path that may not exist yet: its
+/// nearest existing ancestor canonicalised, the rest appended.
+pub fn resolved(p: &Path) -> Option<PathBuf> {
+    let abs = std::path::absolute(p).ok()?;
+    let mut head = abs.as_path();
+    let mut tail = Vec::new();
+    loop {
+        if let Ok(c) = head.canonicalize() {
+            return Some(tail.iter().rev().fold(c, |acc: PathBuf, part| acc.join(part)));
+        }
+        tail.push(head.file_name()?.to_os_string());
+        head = head.parent()?;
+    }
 }
 
 /// Environment variable naming a [`fault_point`] at which the process kills itself.
