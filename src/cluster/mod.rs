@@ -121,7 +121,17 @@ pub fn run(method: Method, x: ArrayView2<f32>, params: &Params, identities: usiz
     // held-out people's (see `SCALE_QUANTILE`).
     let calibrated = |name: &str, t: f32, c: &Calibrated| {
         let scale = pair_distance_quantile(x, SCALE_QUANTILE);
-        let scaled = if scale > 0.0 { t * scale / c.pair_scale } else { t };
+        if !(scale > 0.0) {
+            // Identical faces (or one): no scale to carry the value by, so it is used as calibrated.
+            let how = format!(
+                "{name} = {} (calibrated on {}, not scaled: this folder's {}th-percentile distance is 0)",
+                sig(t),
+                c.origin,
+                SCALE_QUANTILE * 100.0
+            );
+            return (t, how);
+        }
+        let scaled = t * scale / c.pair_scale;
         (
             scaled,
             format!(

@@ -29,7 +29,11 @@ pub(crate) fn images_in(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<Vec<Pa
         Err(e) => return Err(e),
     };
     for p in entries {
-        if p.is_dir() {
+        if let (true, Err(e)) = (p.is_symlink(), std::fs::metadata(&p)) {
+            let reason =
+                if e.kind() == std::io::ErrorKind::NotFound { SkipReason::BrokenLink } else { SkipReason::UnfollowableLink(e.to_string()) };
+            skipped.push(Skipped { path: p, reason });
+        } else if p.is_dir() {
             skipped.push(Skipped { path: p, reason: SkipReason::NestedFolder });
         } else if is_image_path(&p) && !p.is_file() {
             // A named pipe called face.jpg would block the reader forever.
@@ -41,6 +45,18 @@ pub(crate) fn images_in(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<Vec<Pa
         }
     }
     Ok(images)
+}
+
+/// Refuses a `root` that is missing ("does not exist", not "not a folder") or not a folder.
+fn check_folder(root: &Path) -> Result<()> {
+    let reason = match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => "is a file, not a folder of images (ROOT/<identity>/<image>, or a flat folder of photos)",
+        Err(_) if root.is_symlink() => "is a broken symbolic link",
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist",
+        Err(_) => "cannot be read as a folder",
+    };
+    Err(Error::Data { path: root.to_path_buf(), reason: reason.into() })
 }
 
 /// The one name of an unlabelled folder's images.
@@ -72,9 +88,7 @@ impl IdentityFolder {
 
     /// [`IdentityFolder::scan`] without the check that something was found.
     fn scan_identities(root: &Path) -> Result<Self> {
-        if !root.is_dir() {
-            return Err(Error::Data { path: root.to_path_buf(), reason: "not a folder (expected ROOT/<identity>/<image>)".into() });
-        }
+        check_folder(root)?;
         let (mut paths, mut identity, mut names, mut skipped) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for entry in read_dir_sorted(root)? {
             if !entry.is_dir() {
@@ -127,21 +141,23 @@ impl IdentityFolder {
     }
 
     /// Every image below `root`, at any depth, with no identities: the everyday folder of
-    /// photos. Hidden files and folders are skipped; symbolic links to folders are not
-    /// followed (a link loop cannot trap the walk).
+    /// photos. Hidden files and folders are skipped; symbolic links to folders are
+    /// followed, each folder read once (a link loop cannot trap the walk).
     pub fn scan_unlabelled(root: &Path) -> Result<Self> {
-        if !root.is_dir() {
-            return Err(Error::Data { path: root.to_path_buf(), reason: "not a folder".into() });
-        }
+        check_folder(root)?;
         let (mut paths, mut skipped, mut stack) = (Vec::new(), Vec::new(), vec![root.to_path_buf()]);
+        let mut visited = std::collections::HashSet::new();
         while let Some(dir) = stack.pop() {
+            if !visited.insert(dir.canonicalize().unwrap_or_else(|_| dir.clone())) {
+                continue;
+            }
             let mut found = Vec::new();
             for p in images_in(&dir, &mut found)? {
                 paths.push(p);
             }
             for s in found {
                 match s.reason {
-                    SkipReason::NestedFolder if !s.path.is_symlink() => stack.push(s.path),
+                    SkipReason::NestedFolder => stack.push(s.path),
                     _ => skipped.push(s),
                 }
             }
@@ -271,6 +287,6 @@ mod tests {
         let e = IdentityFolder::scan(tmp.path()).unwrap_err().to_string();
         assert!(e.contains(&tmp.path().display().to_string()) && e.contains("no images"), "{e}");
         let e = IdentityFolder::scan(&tmp.path().join("nowhere")).unwrap_err().to_string();
-        assert!(e.contains("nowhere") && e.contains("not a folder"), "{e}");
+        assert!(e.contains("nowhere") && e.contains("does not exist"), "{e}");
     }
 }

@@ -44,6 +44,10 @@ pub enum SkipReason {
     NotAnImage,
     /// A named pipe, socket or device with an image's name: reading it could block forever.
     NotAFile,
+    /// A symbolic link to nothing (its target was moved or deleted).
+    BrokenLink,
+    /// A symbolic link that cannot be followed (a loop: the system's message).
+    UnfollowableLink(String),
     /// Larger than the limits below: a file over [`MAX_FILE_BYTES`], or a header that
     /// declares more than [`MAX_SIDE`] pixels a side or [`MAX_PIXELS`] in all.
     TooLarge(String),
@@ -68,6 +72,8 @@ impl std::fmt::Display for SkipReason {
             SkipReason::NestedFolder => f.write_str("nested folder ignored (only one level of sub-folders is read)"),
             SkipReason::NotAnImage => f.write_str("not an image file (by extension)"),
             SkipReason::NotAFile => f.write_str("not a regular file (a pipe, socket or device)"),
+            SkipReason::BrokenLink => f.write_str("a broken symbolic link (its target does not exist)"),
+            SkipReason::UnfollowableLink(why) => write!(f, "a symbolic link that cannot be followed ({why})"),
             SkipReason::TooLarge(why) => write!(f, "too large ({why})"),
             SkipReason::Truncated => f.write_str("truncated JPEG (the file ends inside the image data)"),
             SkipReason::NoImages => f.write_str("identity folder without images"),
