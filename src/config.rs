@@ -407,7 +407,7 @@ impl RunConfig {
 
     /// The file as written, not validated.
     fn parse(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::files::read_text(path)?;
         let cfg: RunConfig = if path.extension().is_some_and(|e| e == "json") {
             serde_json::from_str(&text).map_err(|e| Error::Config { path: path.into(), reason: e.to_string() })?
         } else {

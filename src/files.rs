@@ -230,13 +230,14 @@ pub fn may_replace(flag: &'static str, path: &Path, claims: &Claims, what: Repla
             return refuse(format!("is inside {named}, which this run replaces whole"));
         }
     }
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(()) };
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(());
+    }
     match what {
         Replaceable::Folder { ours, hint } => {
             if !path.is_dir() {
                 return refuse("exists and is not a folder".into());
             }
-            let _ = meta;
             let rd = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
             let foreign = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).find(|n| !n.to_str().is_some_and(|n| is_own_hidden(n) || ours(n)));
             match foreign {

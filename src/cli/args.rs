@@ -272,6 +272,10 @@ pub struct MatchArgs {
     /// --gallery next time without embedding it again
     #[arg(long, value_name = "FILE")]
     pub save_gallery: Option<PathBuf>,
+    /// With --save-gallery: replace a gallery file of other people or of another model
+    /// (a gallery of the same people and model is refreshed without it)
+    #[arg(long, requires = "save_gallery")]
+    pub force: bool,
     /// Read every image below the query folder as one unlabelled set
     #[arg(long)]
     pub unlabelled: bool,
@@ -338,7 +342,8 @@ pub struct OutputArgs {
     /// With --save-clusters: hard-link instead of copying (same disk only; copies otherwise)
     #[arg(long, requires = "save_clusters")]
     pub link: bool,
-    /// With --save-clusters: replace a non-empty DIR
+    /// With --save-clusters: replace a DIR of cluster folders facemb wrote earlier (never
+    /// any other folder)
     #[arg(long, requires = "save_clusters")]
     pub force: bool,
 }

@@ -18,6 +18,7 @@ use crate::embed::pixels::pixel_embeddings;
 use crate::embed::{Readout, embed_folder};
 use crate::error::{Error, Result};
 use crate::experiment;
+use crate::identify::Gallery;
 use crate::image::folder::{IdentityFolder, report_skipped};
 use crate::model::FaceNet;
 use crate::model::checkpoint::Checkpoint;
@@ -200,8 +201,8 @@ fn infer(a: InferArgs) -> Result<()> {
     }
     let device = backend::device(a.run.backend)?;
     let model = ck.load_model(&device)?;
-    let out = OutDir::begin(&a.out.dir(&folder_name(&ck.dir), &a.input_directory), &a.input_directory)?;
-    let keep = a.out.keep(&a.input_directory)?;
+    let out_dir = a.out.dir(&folder_name(&ck.dir), &a.input_directory);
+    let (out, keep) = a.out.begin(&out_dir, &[("-id", &a.input_directory), ("-m", &ck.dir)])?;
     let folder = scan(&a.input_directory, a.eval.unlabelled)?;
     let started = std::time::Instant::now();
     let mut emb = embed_folder(&model, model_cfg, readout, &folder, &device, a.batch_size, !a.run.quiet)?;
@@ -226,8 +227,8 @@ fn infer(a: InferArgs) -> Result<()> {
 fn pixels(a: PixelArgs) -> Result<()> {
     let (opts, charts) = (a.eval.options(false)?, a.out.charts()?);
     check_pixel_size(a.image_size)?;
-    let out = OutDir::begin(&a.out.dir(&format!("pixels-{}", a.image_size), &a.input_directory), &a.input_directory)?;
-    let keep = a.out.keep(&a.input_directory)?;
+    let out_dir = a.out.dir(&format!("pixels-{}", a.image_size), &a.input_directory);
+    let (out, keep) = a.out.begin(&out_dir, &[("-id", &a.input_directory)])?;
     let folder = scan(&a.input_directory, a.eval.unlabelled)?;
     let emb = pixel_embeddings(&folder, a.image_size, !a.quiet)?;
     report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);
@@ -265,11 +266,11 @@ fn report(a: ReportArgs) -> Result<()> {
 
 fn match_faces(a: MatchArgs) -> Result<()> {
     use crate::embed::Embedder;
-    use crate::identify::{self, Gallery, Source, tolerance};
+    use crate::identify::{self, Source, tolerance};
     use crate::output::matches::{self, MatchRun, MatchSummary};
     let params = identify::Params::new(a.k, a.vote)?;
-    if a.tolerance.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
-        return Err(Error::Invalid("--tolerance must be a number ≥ 0".into()));
+    if let Some(t) = a.tolerance.filter(|t| !(t.is_finite() && *t >= 0.0)) {
+        return Err(Error::Invalid(format!("--tolerance {t}: must be a finite number ≥ 0")));
     }
     let progress = !a.run.quiet;
     // The embedder, whether its vectors are compared normalised, and a calibrated
@@ -292,6 +293,7 @@ fn match_faces(a: MatchArgs) -> Result<()> {
                 },
                 None => None,
             };
+            crate::files::check_regular(&ck.model_file, false)?;
             let bytes = std::fs::read(&ck.model_file).map_err(|e| Error::io(&ck.model_file, e))?;
             let device = backend::device(a.run.backend)?;
             let model = Box::new(ck.load_model(&device)?);
@@ -303,10 +305,15 @@ fn match_faces(a: MatchArgs) -> Result<()> {
     let source =
         Source { description: embedder.description(), fingerprint: embedder.fingerprint(), dim: embedder.dim(), normalized: normalize };
     let out_dir = a.out.clone().unwrap_or_else(|| output::default_dir(Path::new("results/match"), &folder_name(&a.query), &a.query));
-    let out = OutDir::begin_beside(&out_dir, &[&a.query, &a.gallery])?;
-    if let Some(file) = &a.save_gallery {
-        output::check_file_destination("--save-gallery", file, &[&a.query, &a.gallery])?;
+    let mut claims = crate::files::Claims::new().input("-q", &a.query).input("-g", &a.gallery).output("--out", &out_dir);
+    if a.pixels.is_none() {
+        claims = claims.input("-m", &a.model);
     }
+    if let Some(file) = &a.save_gallery {
+        claims = claims.output("--save-gallery", file);
+        Gallery::check_destination(file, &claims)?;
+    }
+    let out = OutDir::begin_claimed(&out_dir, &claims)?;
 
     let gallery = if a.gallery.is_file() {
         let g = Gallery::load(&a.gallery)?;
@@ -329,10 +336,11 @@ fn match_faces(a: MatchArgs) -> Result<()> {
         g
     };
     if let Some(file) = &a.save_gallery {
-        gallery.save(file)?;
+        gallery.save(file, a.force)?;
         eprintln!("gallery of {} people saved to {}", gallery.names.len(), file.display());
     }
-    let folder = scan(&a.query, a.unlabelled)?;
+    let mut folder = scan(&a.query, a.unlabelled)?;
+    leave_out_gallery_faces(&mut folder, &gallery, &a.query)?;
     let queries = embedder.embed(&folder, normalize, progress)?;
     report_skipped("queries", &queries.skipped[folder.skipped.len()..]);
     let candidates = identify::candidates(queries.matrix.view(), gallery.vectors.view(), &gallery.person, params)?;
@@ -389,13 +397,47 @@ fn match_faces(a: MatchArgs) -> Result<()> {
         s.tolerance
     );
     if let Some(o) = &s.scores {
+        // A share of no queries is no number: "n/a", never NaN.
+        let share = |v: f64| if v.is_finite() { format!("{v:.3}") } else { "n/a".into() };
         println!(
-            "known people ({} queries): named correctly {:.3}, named as someone else {:.3}, taken for unknown {:.3}",
-            o.known_queries, o.known_accuracy, o.known_misnamed, o.false_unknown
+            "known people ({} queries): named correctly {}, named as someone else {}, taken for unknown {}",
+            o.known_queries,
+            share(o.known_accuracy),
+            share(o.known_misnamed),
+            share(o.false_unknown)
         );
-        println!("unknown people ({} queries): turned away {:.3}", o.unknown_queries, o.unknown_rejected);
+        println!("unknown people ({} queries): turned away {}", o.unknown_queries, share(o.unknown_rejected));
     }
     println!("outputs in {}", dir.display());
+    Ok(())
+}
+
+/// Takes the gallery's own faces out of the queries (`-q` is the gallery, or holds some
+/// of its files): each would match itself at distance 0 and score a perfect, meaningless
+/// result. Says how many; refuses when nothing is left to match.
+fn leave_out_gallery_faces(folder: &mut IdentityFolder, gallery: &crate::identify::Gallery, query: &Path) -> Result<()> {
+    let same = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let known: std::collections::HashSet<PathBuf> = gallery.paths.iter().map(|p| same(p)).collect();
+    let keep: Vec<bool> = folder.paths.iter().map(|p| !known.contains(&same(p))).collect();
+    let dropped = keep.iter().filter(|k| !**k).count();
+    if dropped == 0 {
+        return Ok(());
+    }
+    if dropped == keep.len() {
+        return Err(Error::Data {
+            path: query.to_path_buf(),
+            reason: "every query face is a gallery face (-q is the gallery): nothing to match; give faces the gallery does not hold".into(),
+        });
+    }
+    eprintln!(
+        "note: {}: {} of the queries are gallery faces themselves (they would match at distance 0); left out of the matching and the scores",
+        query.display(),
+        output::table::count(dropped, "face")
+    );
+    let mut k = keep.iter();
+    folder.paths.retain(|_| *k.next().unwrap_or(&true));
+    let mut k = keep.iter();
+    folder.identity.retain(|_| *k.next().unwrap_or(&true));
     Ok(())
 }
 

@@ -8,7 +8,8 @@ use crate::config::{ModelConfig, Overrides, RunConfig};
 use crate::error::{Error, Result};
 use crate::evaluate::EvalOptions;
 use crate::experiment::{self, ExperimentConfig};
-use crate::output::{self, Charts};
+use crate::files::Claims;
+use crate::output::{self, Charts, OutDir};
 
 impl TrainArgs {
     /// The run config: the file, the flags over it, validated once.
@@ -92,9 +93,23 @@ impl OutputArgs {
         })
     }
 
-    /// The `--save-clusters` destination, checked and locked, when one was given.
-    pub fn keep(&self, input: &Path) -> Result<Option<output::folders::ClusterFolders>> {
-        self.save_clusters.as_deref().map(|d| output::folders::ClusterFolders::begin(d, input, self.link, self.force)).transpose()
+    /// What a run with these outputs writes (`out`, `--save-clusters`) and reads
+    /// (`inputs`, by flag): no destination may be, hold or lie inside another.
+    pub fn claims(&self, out: &Path, inputs: &[(&'static str, &Path)]) -> Claims {
+        let claims = inputs.iter().fold(Claims::new(), |c, (flag, p)| c.input(flag, p)).output("--out", out);
+        match &self.save_clusters {
+            Some(keep) => claims.output("--save-clusters", keep),
+            None => claims,
+        }
+    }
+
+    /// The output folder and the `--save-clusters` destination (when one was given),
+    /// each checked against everything else the run reads and writes, and locked.
+    pub fn begin(&self, out: &Path, inputs: &[(&'static str, &Path)]) -> Result<(OutDir, Option<output::folders::ClusterFolders>)> {
+        let claims = self.claims(out, inputs);
+        let keep = self.save_clusters.as_deref().map(|d| output::folders::ClusterFolders::begin(d, &claims, self.link, self.force));
+        let keep = keep.transpose()?;
+        Ok((OutDir::begin_claimed(out, &claims)?, keep))
     }
 
     /// `--out`, or [`output::default_dir`].

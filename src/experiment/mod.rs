@@ -83,7 +83,7 @@ impl ExperimentConfig {
     /// Reads `path`, applies the command-line `overrides`, and validates the result once
     /// (the same rules for a value from the file or from a flag).
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::files::read_text(path)?;
         let mut cfg: ExperimentConfig = toml::from_str(&text).map_err(|e| crate::config::toml_error(path, &text, &e))?;
         cfg.folders.extend(overrides.folders.iter().cloned());
         if let Some(seeds) = overrides.seeds.clone().filter(|s| !s.is_empty()) {

@@ -16,7 +16,7 @@ pub fn finished_run(dir: &Path, cfg: &RunConfig) -> Option<TrainMetrics> {
     if &stored.config != cfg || !stored.model_file.is_file() {
         return None;
     }
-    serde_json::from_str(&std::fs::read_to_string(dir.join(checkpoint::METRICS_FILE)).ok()?).ok()
+    serde_json::from_str(&crate::files::read_text(&dir.join(checkpoint::METRICS_FILE)).ok()?).ok()
 }
 
 /// One finished run's contribution to the tables and the UMAP grids (`runs/<run>.json`).
@@ -41,7 +41,7 @@ pub fn evaluation_key(exp: &ExperimentConfig, folders: &[IdentityFolder]) -> Str
 }
 
 pub fn load_record(path: &Path, cfg: &RunConfig, key: &str) -> Option<RunRecord> {
-    let rec: RunRecord = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let rec: RunRecord = serde_json::from_str(&crate::files::read_text(path).ok()?).ok()?;
     (&rec.config == cfg && rec.evaluation == key).then_some(rec)
 }
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::FaceNet;
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
-use crate::files::{Staged, fault_point, recover_if_idle, write_json};
+use crate::files::{Claims, Replaceable, Staged, atomic_write, fault_point, may_replace, read_text, recover_if_idle, write_json};
 
 pub const MODEL_FILE: &str = "model.bpk";
 pub const CONFIG_FILE: &str = "config.json";
@@ -112,13 +112,18 @@ pub struct CurvePoint {
 
 /// Saves a checkpoint to `dir` in one call: [`destination`] then [`write`].
 pub fn save<M: Serialize>(dir: &Path, model: &FaceNet, config: &RunConfig, metrics: &M) -> Result<()> {
-    write(destination(dir)?, model, config, metrics)
+    write(destination(dir, config)?, model, config, metrics)
 }
 
-/// Checks, before any training, that a checkpoint can be written to `dir` (its parent is
-/// or can be made a folder, `dir` is not a file) and locks it against a second run: a run
-/// that trains for an hour and then fails at save loses the hour.
-pub fn destination(dir: &Path) -> Result<Staged> {
+/// The files a checkpoint folder holds: what may be replaced by a new checkpoint.
+const CHECKPOINT_FILES: [&str; 4] = [MODEL_FILE, CONFIG_FILE, METRICS_FILE, CALIBRATION_FILE];
+
+/// Checks, before any training, that a checkpoint of `config` can be written to `dir`
+/// (its parent is or can be made a folder; `dir` is nothing yet or a checkpoint folder,
+/// and neither is, holds nor lies inside the training data or an identity pool) and
+/// locks it against a second run: a run that trains for an hour and then fails at save
+/// loses the hour.
+pub fn destination(dir: &Path, config: &RunConfig) -> Result<Staged> {
     if dir.file_name().is_none() {
         return Err(Error::Checkpoint { path: dir.to_path_buf(), reason: "not a folder name".into() });
     }
@@ -128,6 +133,13 @@ pub fn destination(dir: &Path) -> Result<Staged> {
     if dir.exists() && !dir.is_dir() {
         return Err(Error::Checkpoint { path: dir.to_path_buf(), reason: "exists and is not a folder".into() });
     }
+    let mut claims = Claims::new().input("data", &config.data);
+    for pool in config.identity.iter().flat_map(|id| id.folders()) {
+        claims = claims.input("identity data", &pool);
+    }
+    let ours = |name: &str| CHECKPOINT_FILES.contains(&name);
+    let hint = "a checkpoint replaces its folder whole, so choose another --name or --out";
+    may_replace("checkpoint", dir, &claims, Replaceable::Folder { ours: &ours, hint })?;
     Staged::begin("checkpoint", dir)
 }
 
@@ -144,10 +156,8 @@ pub fn write<M: Serialize>(dest: Staged, model: &FaceNet, config: &RunConfig, me
 /// Writes `cal` into the checkpoint folder `dir`, replacing any earlier calibration whole
 /// (written beside it, then renamed over it).
 pub fn save_calibration(dir: &Path, cal: &Calibration) -> Result<()> {
-    let tmp = dir.join(format!(".{CALIBRATION_FILE}.tmp-{}", std::process::id()));
-    write_json(&tmp, cal)?;
-    let path = dir.join(CALIBRATION_FILE);
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    let text = serde_json::to_string_pretty(cal).map_err(|e| Error::Invalid(e.to_string()))?;
+    atomic_write(&dir.join(CALIBRATION_FILE), (text + "\n").as_bytes())
 }
 
 /// A checkpoint whose config has been read and validated, weights not yet loaded.
@@ -174,8 +184,14 @@ impl Checkpoint {
             return Err(Error::Checkpoint { path: path.to_path_buf(), reason: "does not exist".into() });
         }
         let cfg_path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&cfg_path)
-            .map_err(|e| Error::Checkpoint { path: cfg_path.clone(), reason: format!("cannot read config ({e})") })?;
+        let text = read_text(&cfg_path).map_err(|e| Error::Checkpoint {
+            path: cfg_path.clone(),
+            reason: match e {
+                Error::Io { source, .. } => format!("cannot read config ({source})"),
+                Error::Data { reason, .. } => format!("cannot read config: it {reason}"),
+                e => e.to_string(),
+            },
+        })?;
         let config: RunConfig = serde_json::from_str(&text)
             .map_err(|e| Error::Checkpoint { path: cfg_path.clone(), reason: format!("invalid config ({e})") })?;
         config.validate().map_err(|e| Error::Checkpoint { path: cfg_path, reason: e.to_string() })?;
@@ -188,7 +204,7 @@ impl Checkpoint {
     /// metrics.json as training wrote it.
     pub fn metrics<M: serde::de::DeserializeOwned>(&self) -> Result<M> {
         let path = self.dir.join(METRICS_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let text = read_text(&path)?;
         serde_json::from_str(&text).map_err(|e| Error::Checkpoint { path, reason: format!("invalid metrics ({e})") })
     }
 
@@ -198,14 +214,15 @@ impl Checkpoint {
         if !path.exists() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let text = read_text(&path)?;
         serde_json::from_str(&text).map(Some).map_err(|e| Error::Checkpoint { path, reason: format!("invalid calibration ({e})") })
     }
 
     pub fn load_model(&self, device: &Device) -> Result<FaceNet> {
         let path = &self.model_file;
         if !path.is_file() {
-            return Err(Error::Checkpoint { path: path.clone(), reason: "model file missing".into() });
+            let reason = if path.exists() { "is not a regular file (a pipe or device?)" } else { "model file missing" };
+            return Err(Error::Checkpoint { path: path.clone(), reason: reason.into() });
         }
         if path.extension().is_some_and(|e| e == "json") {
             return Err(Error::Checkpoint {

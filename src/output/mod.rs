@@ -21,7 +21,7 @@ use ndarray::{Array2, ArrayView2};
 use crate::embed::Embeddings;
 use crate::error::{Error, Result};
 use crate::evaluate::{self, EvalOptions, Evaluation, Scores};
-use crate::files::{Csv, Staged, csv_fields, fault_point, read_npy, write_json, write_npy};
+use crate::files::{Claims, Csv, Replaceable, Staged, csv_fields, fault_point, may_replace, read_npy, write_json, write_npy};
 use crate::project::{self, TsneParams, UmapParams};
 
 pub const EMBEDDINGS_FILE: &str = "embeddings.npy";
@@ -52,48 +52,19 @@ impl Charts {
 pub struct OutDir(Staged);
 
 impl OutDir {
-    /// Refuses a destination that is a file, lies inside the input folder `input` (the
-    /// next run would embed its charts as faces) or holds files facemb did not write
-    /// (replacing the folder would delete them); then locks it.
+    /// [`OutDir::begin_claimed`] for a run that reads one input folder.
     pub fn begin(dir: &Path, input: &Path) -> Result<Self> {
-        Self::begin_beside(dir, &[input])
+        Self::begin_claimed(dir, &Claims::new().input("-id", input))
     }
 
-    /// [`OutDir::begin`] for a run that reads several input folders (`match`: a gallery
-    /// and queries); the destination may lie inside none of them.
-    pub fn begin_beside(dir: &Path, inputs: &[&Path]) -> Result<Self> {
-        for input in inputs {
-            check_destination("--out", dir, input)?;
-        }
-        if dir.is_dir() {
-            let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-            let ours = |name: &str| {
-                [
-                    EMBEDDINGS_FILE,
-                    INDEX_FILE,
-                    CLUSTERS_FILE,
-                    SCORES_FILE,
-                    LAYOUTS_FILE,
-                    report::REPORT_FILE,
-                    montage::MONTAGE_DIR,
-                    matches::MATCHES_FILE,
-                    matches::SUMMARY_FILE,
-                    matches::SWEEP_FILE,
-                ]
-                .contains(&name)
-                    || name.ends_with(".png")
-            };
-            if let Some(foreign) = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).find(|n| !n.to_str().is_some_and(ours)) {
-                return Err(Error::Output {
-                    flag: "--out",
-                    path: dir.to_path_buf(),
-                    reason: format!(
-                        "holds {} which facemb did not write; a run replaces its folder whole, so choose a new or empty --out",
-                        foreign.to_string_lossy()
-                    ),
-                });
-            }
-        }
+    /// Refuses a destination that is a file, lies inside or holds a path the run reads
+    /// or writes elsewhere (`claims`: the next run would embed its charts as faces, or the
+    /// swap would delete them) or holds files facemb did not write (replacing the folder
+    /// would delete them); then locks it.
+    pub fn begin_claimed(dir: &Path, claims: &Claims) -> Result<Self> {
+        let ours = |name: &str| RUN_FILES.contains(&name) || name.ends_with(".png");
+        let hint = "a run replaces its folder whole, so choose a new or empty --out";
+        may_replace("--out", dir, claims, Replaceable::Folder { ours: &ours, hint })?;
         Ok(OutDir(Staged::begin("output", dir)?))
     }
 
@@ -102,12 +73,26 @@ impl OutDir {
     }
 }
 
+/// Every file name a run folder of `infer`, `pixels` or `match` holds (besides its charts).
+const RUN_FILES: [&str; 10] = [
+    EMBEDDINGS_FILE,
+    INDEX_FILE,
+    CLUSTERS_FILE,
+    SCORES_FILE,
+    LAYOUTS_FILE,
+    report::REPORT_FILE,
+    montage::MONTAGE_DIR,
+    matches::MATCHES_FILE,
+    matches::SUMMARY_FILE,
+    matches::SWEEP_FILE,
+];
+
 /// `base/<name>`, the default output folder of input folder `input` named `name`, unless
 /// it holds the run of another input folder of the same name (two `faces` folders): then
 /// `base/<name>-<hash of the input's full path>`, so that neither replaces the other.
 pub fn default_dir(base: &Path, name: &str, input: &Path) -> PathBuf {
     let plain = base.join(name);
-    let earlier = std::fs::read_to_string(plain.join(SCORES_FILE))
+    let earlier = crate::files::read_text(&plain.join(SCORES_FILE))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v.get("folder").and_then(|f| f.as_str()).map(PathBuf::from));
@@ -125,46 +110,6 @@ pub fn default_dir(base: &Path, name: &str, input: &Path) -> PathBuf {
 /// automatic default) when it ran, else the first method run.
 fn kept_clustering(evaluation: &Evaluation) -> Option<&(crate::cluster::Method, Vec<i64>)> {
     evaluation.labels.iter().find(|(m, _)| *m == folders::PREFERRED).or(evaluation.labels.first())
-}
-
-/// Refuses an output folder `dir` (given with `flag`) that is a file or lies inside the
-/// input folder (the next run would read what is written there as faces).
-fn check_destination(flag: &'static str, dir: &Path, input: &Path) -> Result<()> {
-    if dir.exists() && !dir.is_dir() {
-        return Err(Error::Output { flag, path: dir.to_path_buf(), reason: "exists and is not a folder".into() });
-    }
-    check_file_destination(flag, dir, &[input])
-}
-
-/// Refuses a destination `path` (given with `flag`) that lies inside one of the `inputs`
-/// folders: facemb never writes into a folder it reads (what is written there would be
-/// read as faces next time).
-pub fn check_file_destination(flag: &'static str, path: &Path, inputs: &[&Path]) -> Result<()> {
-    for input in inputs {
-        if let (Ok(input), Some(out)) = (input.canonicalize(), resolved(path))
-            && input.is_dir()
-            && out.starts_with(&input)
-        {
-            let reason = format!("is inside the input folder {} (what is written there would be read as faces next time)", input.display());
-            return Err(Error::Output { flag, path: path.to_path_buf(), reason });
-        }
-    }
-    Ok(())
-}
-
-/// `p` with symbolic links and `..` resolved, for a path that may not exist yet: its
-/// nearest existing ancestor canonicalised, the rest appended.
-fn resolved(p: &Path) -> Option<PathBuf> {
-    let abs = std::path::absolute(p).ok()?;
-    let mut head = abs.as_path();
-    let mut tail = Vec::new();
-    loop {
-        if let Ok(c) = head.canonicalize() {
-            return Some(tail.iter().rev().fold(c, |acc: PathBuf, part| acc.join(part)));
-        }
-        tail.push(head.file_name()?.to_os_string());
-        head = head.parent()?;
-    }
 }
 
 /// Evaluates `emb` and writes everything to `out`: the one path that `infer`,

@@ -162,7 +162,7 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
     let (replace, progress) = (opts.replace, opts.progress);
     let t = &cfg.training;
     let started = Instant::now();
-    let destination = checkpoint::destination(&checkpoint_root.join(&cfg.name))?;
+    let destination = checkpoint::destination(&checkpoint_root.join(&cfg.name), cfg)?;
     let resume_at = resume_dir(destination.target());
     // Read before any data: a --resume with nothing to resume is refused at once.
     let resumed: Option<ResumeState> = if opts.resume {

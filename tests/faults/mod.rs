@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::{att_subset, facemb, repo, snapshot, text};
 
+mod destinations;
+
 /// Asserts that two snapshots hold the same files with the same bytes, naming the
 /// files that differ (not printing their bytes).
 fn assert_same(got: &BTreeMap<PathBuf, Vec<u8>>, want: &BTreeMap<PathBuf, Vec<u8>>, when: &str) {
