@@ -30,7 +30,7 @@ fn checkpoint_copy(dst: &Path) -> PathBuf {
 }
 
 #[test]
-fn save_clusters_never_replaces_an_input_a_checkpoint_or_another_output() {
+fn case_1_save_clusters_at_the_parent_of_the_input_deletes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     // 1. --save-clusters names the parent of the input: every photo was deleted.
@@ -44,7 +44,13 @@ fn save_clusters_never_replaces_an_input_a_checkpoint_or_another_output() {
     let e = error_line(&o);
     assert!(e.contains("--save-clusters sc") && e.contains("holds the input"), "{e}");
     assert_eq!(snapshot(&t.join("sc")), before, "the input is untouched");
+}
 
+#[test]
+fn case_2_save_clusters_never_replaces_the_checkpoint_given_with_m() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let input = att_subset(t, 2);
     // 2. --save-clusters names the checkpoint given with -m: it was replaced, exit 0.
     let ck = checkpoint_copy(&t.join("mcopy"));
     let ck_before = snapshot(&ck);
@@ -56,7 +62,13 @@ fn save_clusters_never_replaces_an_input_a_checkpoint_or_another_output() {
     let e = error_line(&o);
     assert!(e.contains("is the input -m mcopy itself"), "{e}");
     assert_eq!(snapshot(&ck), ck_before, "the checkpoint is untouched");
+}
 
+#[test]
+fn case_3_save_clusters_inside_out_the_same_folder_or_the_current_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let input = att_subset(t, 2);
     // 3. --save-clusters inside --out: kept, then swept away by the --out swap.
     let o = facemb_within(&["pixels", "-id", s(&input), "-is", "8", "--out", "res", "--save-clusters", "res/kept", "--quiet"], t, LIMIT);
     assert!(error_line(&o).contains("inside --out res, which this run replaces whole"), "{}", text(&o));
@@ -68,8 +80,13 @@ fn save_clusters_never_replaces_an_input_a_checkpoint_or_another_output() {
     let o = facemb_within(&["pixels", "-id", s(&input), "-is", "8", "--out", "y", "--save-clusters", ".", "--force", "--quiet"], t, LIMIT);
     assert!(error_line(&o).contains("is the current folder"), "{}", text(&o));
     assert!(!t.join("..lock").exists());
+}
 
-    // --force replaces cluster folders facemb wrote, and nothing else.
+#[test]
+fn force_replaces_cluster_folders_facemb_wrote_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let input = att_subset(t, 2);
     let kept = t.join("kept");
     let keep = |extra: &[&str]| {
         let mut args = vec!["pixels", "-id", s(&input), "-is", "8", "--out", "k", "--save-clusters", "kept", "--no-charts", "--quiet"];
@@ -98,20 +115,31 @@ fn save_clusters_never_replaces_an_input_a_checkpoint_or_another_output() {
     assert!(mine.join("cluster_1/photo.jpg").is_file());
 }
 
+/// `facemb match` of an AT&T split by pixels, with `extra` flags, in `t`.
+fn pixel_match(t: &Path, gallery: &Path, queries: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["match", "-g", s(gallery), "-q", s(queries), "--pixels", "8", "--quiet"];
+    args.extend_from_slice(extra);
+    facemb_within(&args, t, LIMIT)
+}
+
 #[test]
-fn a_saved_gallery_never_lands_in_an_output_hangs_or_replaces_other_people_silently() {
+fn case_4_a_gallery_is_never_saved_inside_the_out_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let (gallery, queries) = att_match_split(t);
-    let m = |extra: &[&str]| {
-        let mut args = vec!["match", "-g", s(&gallery), "-q", s(&queries), "--pixels", "8", "--quiet"];
-        args.extend_from_slice(extra);
-        facemb_within(&args, t, LIMIT)
-    };
+    let m = |extra: &[&str]| pixel_match(t, &gallery, &queries, extra);
     // 4. The gallery inside --out: "gallery saved", then the file was gone.
     std::fs::create_dir(t.join("o8")).unwrap();
     let o = m(&["--out", "o8", "--save-gallery", "o8/g.json"]);
     assert!(error_line(&o).contains("inside --out o8"), "{}", text(&o));
+}
+
+#[test]
+fn case_5_a_gallery_of_other_people_is_replaced_only_with_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (gallery, queries) = att_match_split(t);
+    let m = |extra: &[&str]| pixel_match(t, &gallery, &queries, extra);
     // 5. A gallery of other people is not replaced silently.
     assert!(m(&["--out", "a", "--save-gallery", "prev.json"]).status.success());
     let prev = std::fs::read(t.join("prev.json")).unwrap();
@@ -121,7 +149,8 @@ fn a_saved_gallery_never_lands_in_an_output_hangs_or_replaces_other_people_silen
         std::fs::rename(gallery.join(p), fewer.join(p)).unwrap();
     }
     let other = |extra: &[&str]| {
-        let mut args = vec!["match", "-g", "fewer", "-q", s(&queries), "--pixels", "8", "--out", "b", "--save-gallery", "prev.json", "--quiet"];
+        let mut args =
+            vec!["match", "-g", "fewer", "-q", s(&queries), "--pixels", "8", "--out", "b", "--save-gallery", "prev.json", "--quiet"];
         args.extend_from_slice(extra);
         facemb_within(&args, t, LIMIT)
     };
@@ -130,6 +159,14 @@ fn a_saved_gallery_never_lands_in_an_output_hangs_or_replaces_other_people_silen
     assert_eq!(std::fs::read(t.join("prev.json")).unwrap(), prev);
     assert!(other(&["--force"]).status.success());
     assert_ne!(std::fs::read(t.join("prev.json")).unwrap(), prev);
+}
+
+#[test]
+fn case_7_a_pipe_as_the_gallery_file_is_refused_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (gallery, queries) = att_match_split(t);
+    let m = |extra: &[&str]| pixel_match(t, &gallery, &queries, extra);
     // 7. A FIFO, or standard output through a pipe, as the gallery file: it hung.
     mkfifo(&t.join("pipe.json"));
     for target in ["pipe.json", "/dev/stdout"] {
@@ -144,7 +181,7 @@ fn a_saved_gallery_never_lands_in_an_output_hangs_or_replaces_other_people_silen
 }
 
 #[test]
-fn a_pipe_as_a_checkpoint_config_is_refused_at_once() {
+fn case_9_a_pipe_as_a_checkpoint_config_is_refused_at_once() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     // 9. config.json a FIFO: `infer -m` hung on the open.
@@ -158,15 +195,17 @@ fn a_pipe_as_a_checkpoint_config_is_refused_at_once() {
 }
 
 #[test]
-fn a_doctored_gallery_or_the_gallery_as_queries_gives_no_wrong_score() {
+fn case_10_a_gallery_value_beyond_f32_or_an_image_as_gallery_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let (gallery, queries) = att_match_split(t);
-    let o = facemb(&["match", "-g", s(&gallery), "-q", s(&queries), "--pixels", "8", "--out", "a", "--save-gallery", "g.json", "--quiet"], t);
+    let o =
+        facemb(&["match", "-g", s(&gallery), "-q", s(&queries), "--pixels", "8", "--out", "a", "--save-gallery", "g.json", "--quiet"], t);
     assert!(o.status.success(), "{}", text(&o));
     // 10. A value beyond f32 named a stranger at distance 0.
     let json = std::fs::read_to_string(t.join("g.json")).unwrap();
-    let first = json.split("\"vectors\": [").nth(1).unwrap().split(|c: char| c == ',' || c == ']').next().unwrap().trim().trim_start_matches('[');
+    let first =
+        json.split("\"vectors\": [").nth(1).unwrap().split(|c: char| c == ',' || c == ']').next().unwrap().trim().trim_start_matches('[');
     let first = first.trim();
     std::fs::write(t.join("inf.json"), json.replacen(&format!("[\n      {first},"), "[\n      1e308,", 1)).unwrap();
     let o = facemb(&["match", "-g", "inf.json", "-q", s(&queries), "--pixels", "8", "--out", "b", "--quiet"], t);
@@ -176,6 +215,13 @@ fn a_doctored_gallery_or_the_gallery_as_queries_gives_no_wrong_score() {
     let image = gallery.join("s01/01.png");
     let o = facemb(&["match", "-g", s(&image), "-q", s(&queries), "--pixels", "8", "--out", "c", "--quiet"], t);
     assert!(error_line(&o).contains("a gallery is a folder"), "{}", text(&o));
+}
+
+#[test]
+fn case_11_the_gallery_as_its_own_queries_scores_nothing_and_prints_no_nan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (gallery, queries) = att_match_split(t);
     // 11. The gallery as its own queries: "named correctly 1.000", "turned away NaN".
     let o = facemb(&["match", "-g", s(&gallery), "-q", s(&gallery), "--pixels", "8", "--out", "d", "--quiet"], t);
     assert!(error_line(&o).contains("every query face is a gallery face"), "{}", text(&o));
