@@ -82,9 +82,9 @@ pub fn is_own_hidden(name: &str) -> bool {
     if rest.ends_with(".lock") {
         return true;
     }
-    ["tmp", "old"].iter().any(|tag| {
-        rest.rsplit_once(&format!(".{tag}-")).is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
-    })
+    ["tmp", "old"]
+        .iter()
+        .any(|tag| rest.rsplit_once(&format!(".{tag}-")).is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())))
 }
 
 /// FNV-1a of `bytes`: a stable hash (std's may change between Rust releases) for names
@@ -239,7 +239,8 @@ pub fn may_replace(flag: &'static str, path: &Path, claims: &Claims, what: Repla
                 return refuse("exists and is not a folder".into());
             }
             let rd = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
-            let foreign = rd.filter_map(|e| e.ok()).map(|e| e.file_name()).find(|n| !n.to_str().is_some_and(|n| is_own_hidden(n) || ours(n)));
+            let foreign =
+                rd.filter_map(|e| e.ok()).map(|e| e.file_name()).find(|n| !n.to_str().is_some_and(|n| is_own_hidden(n) || ours(n)));
             match foreign {
                 Some(name) => refuse(format!("holds {} which facemb did not write; {hint}", name.to_string_lossy())),
                 None => Ok(()),

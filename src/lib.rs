@@ -14,9 +14,11 @@
 //! | project | [`project`] | t-SNE, UMAP, their PCA |
 //! | identify | [`identify`] | known / unknown: faces matched against a gallery |
 //! | evaluate | [`evaluate`] | scores only (ARI, NMI, purity, silhouette, 1-NN) |
+//! | calibrate | [`calibrate`] | after training: cuts and tolerance measured on held-out people, `calibration.json` |
 //! | output | [`output`] | a run's files, table and charts |
 //!
-//! Drivers on top: [`cli`], [`experiment`] (sizes × seeds), [`bench`] (speed). Shared
+//! Drivers on top: [`commands`] (each command as one library call), [`cli`] (arguments →
+//! settings → one call), [`experiment`] (sizes × seeds), [`bench`] (speed). Shared
 //! below everything: [`config`] (every setting and default), [`error`], [`backend`] (the
 //! device), [`files`] (JSON / CSV / npy), [`progress`] (bars), [`neighbors`] (exact k-NN)
 //! and [`synthetic`] (generated test data).
@@ -25,6 +27,7 @@ pub mod bench;
 pub mod calibrate;
 pub mod cli;
 pub mod cluster;
+pub mod commands;
 pub mod config;
 pub mod embed;
 pub mod error;

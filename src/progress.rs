@@ -23,3 +23,36 @@ pub fn say(pb: &ProgressBar, show: bool, line: &str) {
         pb.println(line);
     }
 }
+
+/// Where a library call's progress and messages go: the command line hands each call one
+/// (bars unless `--quiet`, messages always), a Rust caller may hand [`Reporter::SILENT`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reporter {
+    /// Draw progress bars.
+    pub bars: bool,
+    /// Print notes and warnings (on standard error).
+    pub messages: bool,
+}
+
+impl Reporter {
+    pub const SILENT: Reporter = Reporter { bars: false, messages: false };
+
+    /// The command line's: bars unless `quiet`, messages always.
+    pub fn cli(quiet: bool) -> Self {
+        Reporter { bars: !quiet, messages: true }
+    }
+
+    /// A line for the user.
+    pub fn note(&self, line: impl std::fmt::Display) {
+        if self.messages {
+            eprintln!("{line}");
+        }
+    }
+
+    /// A line for the user that something was not as expected.
+    pub fn warn(&self, line: impl std::fmt::Display) {
+        if self.messages {
+            eprintln!("warning: {line}");
+        }
+    }
+}

@@ -1,6 +1,7 @@
-//! What `scripts/bench.sh` times: network throughput on random inputs (training img/s:
-//! forward, backward, Adam step; inference img/s; after warm-up) and the projections and
-//! clusterers on blobs or saved embeddings. Timings belong here, never in tests.
+//! The speed driver, beside `cli/` and `experiment/`: what `scripts/bench.sh` times —
+//! network throughput on random inputs (training img/s: forward, backward, Adam step;
+//! inference img/s; after warm-up), the projections and clusterers on blobs or saved
+//! embeddings, and a folder's decoding and embedding. Timings belong here, never in tests.
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -93,41 +94,49 @@ pub struct Timing {
 /// What `algorithms` runs, named as in `--skip`.
 pub const ALGORITHMS: [&str; 6] = ["tsne", "umap", "dbscan", "kmeans", "cw", "match"];
 
-/// The known / unknown split `bench-cluster` times `match` on (the one
-/// `scripts/match_split.sh` makes of a folder, and `scripts/peer_match.py` of the same
-/// vectors): identities in order of first appearance, the first half known with their last
-/// row a query and the rest the gallery, every row of the other half an unknown query.
-/// Returns (gallery rows, queries rows, the known identity of each query or None).
-pub fn match_split(labels: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<Option<usize>>) {
-    let mut order: Vec<usize> = Vec::new();
-    let mut rows: std::collections::HashMap<usize, Vec<usize>> = Default::default();
-    for (r, &l) in labels.iter().enumerate() {
-        rows.entry(l).or_insert_with(|| {
-            order.push(l);
-            Vec::new()
-        });
-        rows.get_mut(&l).expect("inserted above").push(r);
+/// The `bench-cluster` table: [`algorithms`] on 128-d blobs of each size in `sizes`
+/// (10 centres), then on the vectors of the run folder `real` when given, skipping the
+/// algorithms named in `skip`.
+pub fn cluster_timings(sizes: &[usize], real: Option<&std::path::Path>, skip: &[String]) -> Result<Vec<Timing>> {
+    if let Some(bad) = skip.iter().find(|s| !ALGORITHMS.contains(&s.as_str())) {
+        return Err(Error::Invalid(format!("--skip {bad}: expected some of {}", ALGORITHMS.join(", "))));
     }
-    let (mut gallery, mut queries, mut truth) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, l) in order.iter().enumerate() {
-        let r = &rows[l];
-        if i < order.len() / 2 {
-            if let Some((last, rest)) = r.split_last().filter(|(_, rest)| !rest.is_empty()) {
-                gallery.extend_from_slice(rest);
-                queries.push(*last);
-                truth.push(Some(*l));
-            }
-        } else {
-            queries.extend_from_slice(r);
-            truth.extend(std::iter::repeat_n(None, r.len()));
-        }
+    let mut rows = Vec::new();
+    for &n in sizes {
+        let (x, labels) = crate::synthetic::blobs(n, 128, 10, 1.0, 0);
+        rows.extend(algorithms(x.view(), &labels, "blobs", median_knn_radius(x.view()), 10, skip)?);
     }
-    (gallery, queries, truth)
+    if let Some(dir) = real {
+        let (x, labels) = crate::output::read_embeddings(dir)?;
+        let k = labels.iter().max().map_or(1, |m| m + 1);
+        // Our vectors have no fixed scale (dlib's 0.6 rule does not apply): the same
+        // data-derived radius `infer` uses.
+        let (eps, _) = crate::cluster::auto_eps(x.view(), 5);
+        rows.extend(algorithms(x.view(), &labels, &crate::commands::infer::folder_name(dir), eps, k, skip)?);
+    }
+    Ok(rows)
+}
+
+/// `bench-infer`: the checkpoint `model`'s decoding stages on the images of `folder`
+/// (one thread) and [`infer_rounds`] of it.
+pub fn folder_speed(
+    model: &std::path::Path,
+    folder: &std::path::Path,
+    backend: crate::backend::Backend,
+    batch_size: usize,
+    rounds: usize,
+) -> Result<(DecodeStages, InferRounds)> {
+    let device = crate::backend::device(backend)?;
+    let ck = crate::model::checkpoint::Checkpoint::open(model)?;
+    let net = ck.load_model(&device)?;
+    let folder = IdentityFolder::scan(folder)?;
+    let stages = decode_stages(&folder.paths, ck.config.image_spec());
+    Ok((stages, infer_rounds(&net, &ck.config.model, &folder, &device, batch_size, rounds)?))
 }
 
 /// Times t-SNE and UMAP (each with the trustworthiness of its layout, k = 10), DBSCAN,
 /// k-means and chinese whispers (each with its ARI against `labels`) and `match`'s
-/// nearest-person search ([`match_split`]) on `x`, with the
+/// nearest-person search ([`crate::identify::match_split`]) on `x`, with the
 /// parameters `speed.py` gives its peers: DBSCAN min_samples 5 and CW at the same radius.
 pub fn algorithms(x: ArrayView2<f32>, labels: &[usize], data: &str, eps: f32, k: usize, skip: &[String]) -> Result<Vec<Timing>> {
     use crate::evaluate::metrics;
@@ -177,7 +186,7 @@ pub fn algorithms(x: ArrayView2<f32>, labels: &[usize], data: &str, eps: f32, k:
     }
     if run("match") {
         use crate::identify::{Params, Vote, candidates, outcome};
-        let (gallery, queries, truth) = match_split(labels);
+        let (gallery, queries, truth) = crate::identify::match_split(labels);
         let (g, q) = (x.select(ndarray::Axis(0), &gallery), x.select(ndarray::Axis(0), &queries));
         let person: Vec<usize> = gallery.iter().map(|&r| labels[r]).collect();
         let t = Instant::now();
@@ -357,19 +366,4 @@ pub fn infer_rounds(
     r.cores_network = busy_net.map(|c| c / secs_net);
     r.cores_end_to_end = busy_e2e.map(|c| c / secs_e2e);
     Ok(r)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_match_split_keeps_one_query_of_each_known_person_and_every_row_of_the_rest() {
-        // People 7, 3, 5, 9 in order of first appearance; 3 has one row only.
-        let labels = [7, 7, 3, 7, 5, 5, 9, 5];
-        let (gallery, queries, truth) = match_split(&labels);
-        assert_eq!(gallery, vec![0, 1], "7's rows but its last; 3 has no second row to keep");
-        assert_eq!(queries, vec![3, 4, 5, 7, 6]);
-        assert_eq!(truth, vec![Some(7), None, None, None, None]);
-    }
 }

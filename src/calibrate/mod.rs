@@ -3,6 +3,8 @@
 //! that serve those people best. `train` runs it at the end and stores the result in the
 //! checkpoint (`calibration.json`); `infer` reads its cuts as the clustering defaults
 //! instead of guessing from the folder alone, and `match` its tolerance.
+mod file;
+
 use std::path::PathBuf;
 
 use burn::prelude::*;
@@ -16,9 +18,10 @@ use crate::evaluate::metrics::adjusted_rand_index;
 use crate::identify::tolerance::{best_balanced, open_set_scan};
 use crate::image::folder::IdentityFolder;
 use crate::model::FaceNet;
-use crate::model::checkpoint::PAIR_QUANTILES;
-pub use crate::model::checkpoint::{Calibration, CurvePoint, HeldOut};
+use crate::model::checkpoint::{CALIBRATION_FILE, Checkpoint};
 use crate::neighbors::{l2_normalize, row_distance};
+pub use crate::train::data::HeldOut;
+pub use file::{Calibration, CurvePoint, PAIR_QUANTILES, load, save, whitening};
 
 /// Thresholds tried, in L2-normalised distance (0 = same direction, 2 = opposite): 0.02 to
 /// 1.4 in steps of 0.02 (a division, so that each prints as written).
@@ -167,6 +170,33 @@ pub fn calibrate_model(
     }
     let e = embed_folder(model, config, readout, &folder, device, crate::embed::DEFAULT_BATCH, progress)?;
     calibrate(e.matrix.view(), &e.identity, readout)
+}
+
+/// Calibrates `model` (the network of `ck`) on its held-out people `held` and stores the
+/// result in the checkpoint (`calibration.json`).
+pub fn calibrate_checkpoint(ck: &Checkpoint, model: &FaceNet, held: &[HeldOut], device: &Device, progress: bool) -> Result<Calibration> {
+    let readout = Readout::for_config(&ck.config);
+    let cal = calibrate_model(model, &ck.config.model, readout, held, device, progress)?;
+    save(&ck.dir, &cal)?;
+    Ok(cal)
+}
+
+/// The held-out people a checkpoint's training kept out (`metrics.json`), refused when
+/// there are none to calibrate on.
+pub fn held_out_people(ck: &Checkpoint) -> Result<Vec<HeldOut>> {
+    let metrics: crate::train::TrainMetrics = ck.metrics()?;
+    if metrics.held_out.is_empty() {
+        return Err(Error::Checkpoint {
+            path: ck.dir.join(crate::model::checkpoint::METRICS_FILE),
+            reason: "no held-out people to calibrate on (train with [identity] holdout > 0)".into(),
+        });
+    }
+    Ok(metrics.held_out)
+}
+
+/// The calibration file of `ck`, named in errors about it.
+fn file_of(ck: &Checkpoint) -> PathBuf {
+    ck.dir.join(CALIBRATION_FILE)
 }
 
 #[cfg(test)]

@@ -104,8 +104,8 @@ pub struct BenchInferArgs {
     /// Folder ROOT/<identity>/<image>, e.g. ../shared/datasets/lfw_identities
     #[arg(long)]
     pub folder: PathBuf,
-    /// Checkpoint folder, or the model.bpk inside it
-    #[arg(long, short = 'm', default_value = "checkpoints/default")]
+    /// Checkpoint folder, or the model.bpk inside it [default: the ready identity model, the one users get]
+    #[arg(long, short = 'm', default_value = READY_MODEL)]
     pub model: PathBuf,
     #[arg(long, default_value_t = DEFAULT_BATCH)]
     pub batch_size: usize,

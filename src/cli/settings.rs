@@ -1,15 +1,17 @@
 //! Parsed arguments → the validated inputs the library takes. Everything a user can get
 //! wrong in a flag is refused here, before any image is read or any epoch trained.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::args::{EvalArgs, ExperimentArgs, OutputArgs, TrainArgs};
+use super::args::{EvalArgs, ExperimentArgs, InferArgs, MatchArgs, OutputArgs, PixelArgs, TrainArgs};
 use crate::cluster;
+use crate::commands;
 use crate::config::{ModelConfig, Overrides, RunConfig};
 use crate::error::{Error, Result};
 use crate::evaluate::EvalOptions;
 use crate::experiment::{self, ExperimentConfig};
-use crate::files::Claims;
-use crate::output::{self, Charts, OutDir};
+use crate::output::Charts;
+use crate::progress::Reporter;
+use crate::train;
 
 impl TrainArgs {
     /// The run config: the file, the flags over it, validated once.
@@ -26,6 +28,72 @@ impl TrainArgs {
         };
         RunConfig::load(&self.config, &o)
     }
+
+    /// The run config and how the run treats what is on disk.
+    pub fn settings(&self) -> Result<(RunConfig, train::Options)> {
+        let replace = if self.overwrite { train::Replace::Always } else { train::Replace::IfNotWorse };
+        Ok((self.config()?, train::Options { replace, resume: self.resume, progress: !self.run.quiet }))
+    }
+}
+
+impl InferArgs {
+    pub fn settings(&self) -> Result<commands::Infer> {
+        Ok(commands::Infer {
+            input: self.input_directory.clone(),
+            model: self.model.clone(),
+            embedding_size: self.embedding_size,
+            layer: self.layer,
+            // --flip / --no-flip override each other: the last given wins.
+            flip: if self.flip {
+                Some(true)
+            } else if self.no_flip {
+                Some(false)
+            } else {
+                None
+            },
+            whiten: self.whiten,
+            evaluation: self.eval.evaluation()?,
+            outputs: self.out.outputs()?,
+            backend: self.run.backend,
+            batch_size: self.batch_size,
+            reporter: Reporter::cli(self.run.quiet),
+        })
+    }
+}
+
+impl PixelArgs {
+    pub fn settings(&self) -> Result<commands::Pixels> {
+        Ok(commands::Pixels {
+            input: self.input_directory.clone(),
+            size: self.image_size,
+            evaluation: self.eval.evaluation()?,
+            outputs: self.out.outputs()?,
+            reporter: Reporter::cli(self.quiet),
+        })
+    }
+}
+
+impl MatchArgs {
+    pub fn settings(&self) -> Result<commands::Match> {
+        Ok(commands::Match {
+            gallery: self.gallery.clone(),
+            query: self.query.clone(),
+            model: self.model.clone(),
+            pixels: self.pixels,
+            k: self.k,
+            vote: self.vote,
+            tolerance: self.tolerance,
+            save_gallery: self.save_gallery.clone(),
+            force: self.force,
+            unlabelled: self.unlabelled,
+            out: self.out.clone(),
+            montage: self.montage,
+            report: self.report,
+            batch_size: self.batch_size,
+            backend: self.run.backend,
+            reporter: Reporter::cli(self.run.quiet),
+        })
+    }
 }
 
 impl ExperimentArgs {
@@ -36,9 +104,9 @@ impl ExperimentArgs {
 }
 
 impl EvalArgs {
-    /// The clustering and scoring options; `normalize` is what applies when neither
-    /// `--normalize` nor `--raw` is given.
-    pub fn options(&self, normalize: bool) -> Result<EvalOptions> {
+    /// The clustering and scoring settings; normalisation is left to the embedder's
+    /// default unless `--normalize` or `--raw` says otherwise.
+    pub fn evaluation(&self) -> Result<commands::Evaluation> {
         let flag = |name: &str, why: &str| Err(Error::Invalid(format!("--{name}: {why}")));
         if self.eps.is_some_and(|e| !(e.is_finite() && e > 0.0)) {
             return flag("eps", "must be a positive number");
@@ -58,7 +126,7 @@ impl EvalArgs {
         if self.methods.is_empty() {
             return flag("methods", "name at least one method");
         }
-        Ok(EvalOptions {
+        let options = EvalOptions {
             methods: self.methods.clone(),
             params: cluster::Params {
                 eps: self.eps,
@@ -69,52 +137,45 @@ impl EvalArgs {
                 calibrated: None,
                 seed: self.seed,
             },
-            normalize: (normalize || self.normalize) && !self.raw,
-        })
+            normalize: false,
+        };
+        // --normalize / --raw override each other: the last given wins.
+        let normalize = if self.raw {
+            Some(false)
+        } else if self.normalize {
+            Some(true)
+        } else {
+            None
+        };
+        Ok(commands::Evaluation { options, normalize, unlabelled: self.unlabelled })
     }
 }
 
 impl OutputArgs {
-    /// The charts to draw; a chart name is a file name, not a path.
-    pub fn charts(&self) -> Result<Charts> {
-        if self.no_charts {
-            return Ok(Charts { montage: self.montage, report: self.report, ..Charts::none() });
-        }
-        for (flag, name) in [("output-tsne", &self.output_tsne), ("output-umap", &self.output_umap)] {
-            if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
-                return Err(Error::Invalid(format!("--{flag} {name:?}: a chart name is a file name, not a path")));
+    /// Where the run goes and what it draws; a chart name is a file name, not a path.
+    pub fn outputs(&self) -> Result<commands::Outputs> {
+        let charts = if self.no_charts {
+            Charts { montage: self.montage, report: self.report, ..Charts::none() }
+        } else {
+            for (flag, name) in [("output-tsne", &self.output_tsne), ("output-umap", &self.output_umap)] {
+                if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+                    return Err(Error::Invalid(format!("--{flag} {name:?}: a chart name is a file name, not a path")));
+                }
             }
-        }
-        Ok(Charts {
-            tsne: Some(self.output_tsne.clone()),
-            umap: Some(self.output_umap.clone()),
-            montage: self.montage,
-            report: self.report,
+            Charts {
+                tsne: Some(self.output_tsne.clone()),
+                umap: Some(self.output_umap.clone()),
+                montage: self.montage,
+                report: self.report,
+            }
+        };
+        Ok(commands::Outputs {
+            out: self.out.clone(),
+            charts,
+            save_clusters: self.save_clusters.clone(),
+            link: self.link,
+            force: self.force,
         })
-    }
-
-    /// What a run with these outputs writes (`out`, `--save-clusters`) and reads
-    /// (`inputs`, by flag): no destination may be, hold or lie inside another.
-    pub fn claims(&self, out: &Path, inputs: &[(&'static str, &Path)]) -> Claims {
-        let claims = inputs.iter().fold(Claims::new(), |c, (flag, p)| c.input(flag, p)).output("--out", out);
-        match &self.save_clusters {
-            Some(keep) => claims.output("--save-clusters", keep),
-            None => claims,
-        }
-    }
-
-    /// The output folder and the `--save-clusters` destination (when one was given),
-    /// each checked against everything else the run reads and writes, and locked.
-    pub fn begin(&self, out: &Path, inputs: &[(&'static str, &Path)]) -> Result<(OutDir, Option<output::folders::ClusterFolders>)> {
-        let claims = self.claims(out, inputs);
-        let keep = self.save_clusters.as_deref().map(|d| output::folders::ClusterFolders::begin(d, &claims, self.link, self.force));
-        let keep = keep.transpose()?;
-        Ok((OutDir::begin_claimed(out, &claims)?, keep))
-    }
-
-    /// `--out`, or [`output::default_dir`].
-    pub fn dir(&self, what: &str, input: &Path) -> PathBuf {
-        self.out.clone().unwrap_or_else(|| output::default_dir(&PathBuf::from("results").join(what), &folder_name(input), input))
     }
 }
 
@@ -132,11 +193,6 @@ pub fn bench_model(config: Option<&Path>, channels: Option<&[usize]>, embedding_
     }
     m.validate()?;
     Ok(m)
-}
-
-/// The last component of `p` after resolving it (`.` names the current folder).
-pub fn folder_name(p: &Path) -> String {
-    p.canonicalize().ok().and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "folder".into())
 }
 
 #[cfg(test)]
@@ -170,14 +226,14 @@ mod tests {
             ("--link-threshold", "0", "--link-threshold"),
         ] {
             let Command::Pixels(a) = parse(&["facemb", "pixels", "-id", &folder, flag, value]) else { panic!() };
-            let e = a.eval.options(false).unwrap_err().to_string();
+            let e = a.eval.evaluation().unwrap_err().to_string();
             assert!(e.starts_with(want), "{flag} {value}: {e}");
         }
         let Command::Pixels(a) = parse(&["facemb", "pixels", "-id", &folder, "-os", "../x"]) else { panic!() };
-        assert!(a.out.charts().unwrap_err().to_string().contains("not a path"));
+        assert!(a.out.outputs().unwrap_err().to_string().contains("not a path"));
         let Command::Pixels(a) = parse(&["facemb", "pixels", "-id", &folder, "--no-charts", "-os", "../x"]) else { panic!() };
-        assert_eq!(a.out.charts().unwrap(), crate::output::Charts::none());
-        let opts = a.eval.options(false).unwrap();
+        assert_eq!(a.out.outputs().unwrap().charts, crate::output::Charts::none());
+        let opts = a.eval.evaluation().unwrap().options;
         assert_eq!((opts.methods.len(), opts.params.min_samples), (5, crate::cluster::DEFAULT_MIN_SAMPLES));
     }
 
@@ -187,7 +243,7 @@ mod tests {
         let normalize = |flags: &[&str], default: bool| {
             let args: Vec<&str> = ["facemb", "pixels", "-id", &folder].iter().chain(flags).copied().collect();
             let Command::Pixels(a) = parse(&args) else { panic!() };
-            a.eval.options(default).unwrap().normalize
+            a.eval.evaluation().unwrap().normalize.unwrap_or(default)
         };
         assert!(!normalize(&[], false) && normalize(&[], true));
         assert!(normalize(&["--normalize"], false) && !normalize(&["--raw"], true));

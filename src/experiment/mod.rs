@@ -193,7 +193,7 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
         let (metrics, model, reused) = match finished_run(&dir, &cfg) {
             Some(m) => (m, checkpoint::load(&dir, opts.device)?.1, true),
             None => {
-                let out = train::train(&cfg, opts.backend, opts.device, &opts.checkpoints, train::Options::QUIET)?;
+                let out = crate::commands::train_and_calibrate(&cfg, opts.backend, opts.device, &opts.checkpoints, train::Options::QUIET)?;
                 (out.metrics, out.model, false)
             }
         };

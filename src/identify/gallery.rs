@@ -178,7 +178,8 @@ impl Gallery {
 
     fn read_file(path: &Path) -> Result<GalleryFile> {
         let bad = |reason: String| Error::Data { path: path.to_path_buf(), reason };
-        let not_gallery = || bad("not a facemb gallery: a gallery is a folder ROOT/<name>/<image> or a JSON file written by --save-gallery".into());
+        let not_gallery =
+            || bad("not a facemb gallery: a gallery is a folder ROOT/<name>/<image> or a JSON file written by --save-gallery".into());
         // The format field comes first in every file facemb writes: a look at the first
         // bytes refuses an image or a 3 GB file of anything else without reading it.
         let head = first_bytes(path, HEAD_BYTES)?;

@@ -155,9 +155,51 @@ pub fn tolerance_grid(candidates: &[Candidate]) -> Vec<f32> {
     (0..=60).map(|i| top * i as f32 / 60.0).collect()
 }
 
+/// The known / unknown split `bench-cluster` times `match` on (the one
+/// `scripts/match_split.sh` makes of a folder, and `scripts/peer_match.py` of the same
+/// vectors): identities in order of first appearance, the first half known with their last
+/// row a query and the rest the gallery, every row of the other half an unknown query.
+/// Returns (gallery rows, queries rows, the known identity of each query or None).
+pub fn match_split(labels: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<Option<usize>>) {
+    let mut order: Vec<usize> = Vec::new();
+    let mut rows: std::collections::HashMap<usize, Vec<usize>> = Default::default();
+    for (r, &l) in labels.iter().enumerate() {
+        rows.entry(l).or_insert_with(|| {
+            order.push(l);
+            Vec::new()
+        });
+        rows.get_mut(&l).expect("inserted above").push(r);
+    }
+    let (mut gallery, mut queries, mut truth) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, l) in order.iter().enumerate() {
+        let r = &rows[l];
+        if i < order.len() / 2 {
+            if let Some((last, rest)) = r.split_last().filter(|(_, rest)| !rest.is_empty()) {
+                gallery.extend_from_slice(rest);
+                queries.push(*last);
+                truth.push(Some(*l));
+            }
+        } else {
+            queries.extend_from_slice(r);
+            truth.extend(std::iter::repeat_n(None, r.len()));
+        }
+    }
+    (gallery, queries, truth)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_match_split_keeps_one_query_of_each_known_person_and_every_row_of_the_rest() {
+        // People 7, 3, 5, 9 in order of first appearance; 3 has one row only.
+        let labels = [7, 7, 3, 7, 5, 5, 9, 5];
+        let (gallery, queries, truth) = match_split(&labels);
+        assert_eq!(gallery, vec![0, 1], "7's rows but its last; 3 has no second row to keep");
+        assert_eq!(queries, vec![3, 4, 5, 7, 6]);
+        assert_eq!(truth, vec![Some(7), None, None, None, None]);
+    }
     use ndarray::array;
 
     fn cand(person: usize, distance: f32) -> Candidate {

@@ -13,11 +13,12 @@ use serde::Serialize;
 use super::FaceNet;
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
-use crate::files::{Claims, Replaceable, Staged, atomic_write, fault_point, may_replace, read_text, recover_if_idle, write_json};
+use crate::files::{Claims, Replaceable, Staged, fault_point, may_replace, read_text, recover_if_idle, write_json};
 
 pub const MODEL_FILE: &str = "model.bpk";
 pub const CONFIG_FILE: &str = "config.json";
 pub const METRICS_FILE: &str = "metrics.json";
+/// Written beside the weights by calibration (`crate::calibrate`), which owns its contents.
 pub const CALIBRATION_FILE: &str = "calibration.json";
 
 /// The identity model committed with the code (configs/identity_v6.toml, docs/identity/):
@@ -25,90 +26,6 @@ pub const CALIBRATION_FILE: &str = "calibration.json";
 /// root, where the README's commands run. `checkpoints/identity-v5` and `identity-v4`,
 /// its predecessors, stay beside it for comparison.
 pub const READY_MODEL: &str = "checkpoints/identity-v6";
-
-/// A training person kept out of training, to calibrate distances on afterwards.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
-pub struct HeldOut {
-    pub name: String,
-    pub paths: Vec<PathBuf>,
-}
-
-/// Quantile levels of the held-out pairwise distances kept in a calibration.
-pub const PAIR_QUANTILES: [f64; 7] = [0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 0.75];
-
-/// What `calibrate` measured on held-out people: distances are between L2-normalised
-/// vectors read as `layer` / `flip` say.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
-pub struct Calibration {
-    pub people: usize,
-    pub images: usize,
-    pub layer: super::Layer,
-    pub flip: bool,
-    /// Average-linkage cut with the best ARI on the held-out people.
-    pub linkage_threshold: f32,
-    /// Chinese-whispers edge threshold with the best ARI.
-    pub cw_threshold: f32,
-    /// DBSCAN radius (min_samples 3) with the best ARI.
-    pub dbscan_eps: f32,
-    /// `facemb match`'s default tolerance: the best balance of known accuracy and unknown
-    /// rejection over the draws (None in calibrations made before `match` existed).
-    #[serde(default)]
-    pub match_tolerance: Option<f32>,
-    /// Median distance between two held-out images (any two: nearly all are of different
-    /// people), the mean over the calibration's draws. Kept for reading: the cuts and the
-    /// match tolerance travel by a lower quantile (`cluster::SCALE_QUANTILE`).
-    pub pair_median: f32,
-    /// Quantiles ([`PAIR_QUANTILES`]) of all held-out pairwise distances; the
-    /// `cluster::SCALE_QUANTILE` one carries the clustering cuts and the match tolerance
-    /// to other folders.
-    pub pair_quantiles: Vec<f32>,
-    pub genuine_median: f32,
-    pub impostor_median: f32,
-    pub curve: Vec<CurvePoint>,
-    /// PCA whitening fitted on the held-out vectors, for `infer --whiten` (None in
-    /// calibrations made before it existed: `facemb calibrate` adds it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub whitening: Option<Whitening>,
-}
-
-/// The principal axes of L2-normalised held-out vectors: their mean, each axis's variance
-/// (largest first) and the axes themselves (rows, unit length). Fitted and applied by
-/// `project::whiten`.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
-pub struct Whitening {
-    pub mean: Vec<f32>,
-    pub variances: Vec<f32>,
-    pub axes: Vec<Vec<f32>>,
-}
-
-impl Calibration {
-    /// The held-out distances' quantile at `level`, when it is one of [`PAIR_QUANTILES`].
-    pub fn pair_quantile(&self, level: f64) -> Option<f32> {
-        PAIR_QUANTILES.iter().position(|&q| q == level).and_then(|i| self.pair_quantiles.get(i).copied())
-    }
-}
-
-/// One threshold of the calibration scan.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq)]
-pub struct CurvePoint {
-    pub threshold: f32,
-    /// Share of same-person pairs closer than the threshold (true accepts).
-    pub genuine_below: f64,
-    /// Share of different-person pairs closer than it (false accepts).
-    pub impostor_below: f64,
-    /// ARI of each method at the threshold, the mean over the capped draws
-    /// (`calibrate::PER_PERSON` images of each person, `calibrate::DRAWS` draws).
-    pub linkage_ari: f64,
-    pub cw_ari: f64,
-    pub dbscan_ari: f64,
-    /// `facemb match` simulated on the same draws (half the people known, one image of
-    /// each a query; the other half unknown): known people named, and strangers turned
-    /// away, at this tolerance. Absent from calibrations made before `match` existed.
-    #[serde(default)]
-    pub match_known_accuracy: f64,
-    #[serde(default)]
-    pub match_unknown_rejected: f64,
-}
 
 /// Saves a checkpoint to `dir` in one call: [`destination`] then [`write`].
 pub fn save<M: Serialize>(dir: &Path, model: &FaceNet, config: &RunConfig, metrics: &M) -> Result<()> {
@@ -151,13 +68,6 @@ pub fn write<M: Serialize>(dest: Staged, model: &FaceNet, config: &RunConfig, me
     write_json(&tmp.join(CONFIG_FILE), config)?;
     write_json(&tmp.join(METRICS_FILE), metrics)?;
     dest.commit()
-}
-
-/// Writes `cal` into the checkpoint folder `dir`, replacing any earlier calibration whole
-/// (written beside it, then renamed over it).
-pub fn save_calibration(dir: &Path, cal: &Calibration) -> Result<()> {
-    let text = serde_json::to_string_pretty(cal).map_err(|e| Error::Invalid(e.to_string()))?;
-    atomic_write(&dir.join(CALIBRATION_FILE), (text + "\n").as_bytes())
 }
 
 /// A checkpoint whose config has been read and validated, weights not yet loaded.
@@ -206,16 +116,6 @@ impl Checkpoint {
         let path = self.dir.join(METRICS_FILE);
         let text = read_text(&path)?;
         serde_json::from_str(&text).map_err(|e| Error::Checkpoint { path, reason: format!("invalid metrics ({e})") })
-    }
-
-    /// The checkpoint's calibration, when it has one.
-    pub fn calibration(&self) -> Result<Option<Calibration>> {
-        let path = self.dir.join(CALIBRATION_FILE);
-        if !path.exists() {
-            return Ok(None);
-        }
-        let text = read_text(&path)?;
-        serde_json::from_str(&text).map(Some).map_err(|e| Error::Checkpoint { path, reason: format!("invalid calibration ({e})") })
     }
 
     pub fn load_model(&self, device: &Device) -> Result<FaceNet> {

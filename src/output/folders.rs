@@ -41,7 +41,9 @@ impl ClusterFolders {
         // The marker of a folder facemb wrote: its clusters.csv, with facemb's header.
         let marker = dir.join(CLUSTERS_CSV);
         if !empty && crate::files::first_bytes(&marker, HEADER.len()).ok().as_deref() != Some(HEADER.as_bytes()) {
-            return Err(refuse("has no clusters.csv of facemb's, so facemb did not write it; --force replaces only cluster folders facemb wrote"));
+            return Err(refuse(
+                "has no clusters.csv of facemb's, so facemb did not write it; --force replaces only cluster folders facemb wrote",
+            ));
         }
         Ok(ClusterFolders { staged: Staged::begin("clusters", dir)?, link })
     }
@@ -133,6 +135,8 @@ mod tests {
         }
         assert_ne!(a, b);
         assert_eq!(copy_name(tmp.path(), Path::new("x/01.png"), "s1"), PathBuf::from("s1_01.png"));
-        assert!(is_cluster_folder("cluster_12") && is_cluster_folder("noise") && !is_cluster_folder("cluster_") && !is_cluster_folder("in"));
+        assert!(
+            is_cluster_folder("cluster_12") && is_cluster_folder("noise") && !is_cluster_folder("cluster_") && !is_cluster_folder("in")
+        );
     }
 }

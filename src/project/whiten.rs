@@ -12,8 +12,17 @@ use ndarray::{Array2, ArrayView2, Axis};
 
 use super::linalg::symmetric_eigen;
 use crate::error::{Error, Result};
-use crate::model::checkpoint::Whitening;
 use crate::neighbors::l2_normalize;
+
+/// The principal axes of L2-normalised held-out vectors: their mean, each axis's variance
+/// (largest first) and the axes themselves (rows, unit length). Fitted and applied by
+/// `project::whiten`.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct Whitening {
+    pub mean: Vec<f32>,
+    pub variances: Vec<f32>,
+    pub axes: Vec<Vec<f32>>,
+}
 
 /// Each axis is divided by √(its variance + SHRINK × the mean variance), so weak axes
 /// are raised less than in full whitening (SHRINK = 0); 1.0 hurt least of 0, 0.1 and 1.0.

@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::image::folder::{IdentityFolder, images_in};
 use crate::image::prefetch::decode_all;
 use crate::image::{ImageSpec, Skipped, push_mirrored};
-use crate::model::checkpoint::HeldOut;
 
 /// In-memory face / non-face training set (label 1 = face).
 pub struct FaceSet {
@@ -83,6 +82,13 @@ impl FaceSet {
         let d = self.spec.len();
         &self.images[i * d..(i + 1) * d]
     }
+}
+
+/// A training person kept out of training, to calibrate distances on afterwards.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct HeldOut {
+    pub name: String,
+    pub paths: Vec<PathBuf>,
 }
 
 /// Train / validation indices, stratified by label so both classes keep their share,

@@ -23,9 +23,9 @@ use crate::error::{Error, Result};
 use crate::files::{Staged, fault_point, write_json};
 use crate::image::folder::report_skipped;
 use crate::model::FaceNet;
-use crate::model::checkpoint::{self, HeldOut};
+use crate::model::checkpoint;
 use crate::progress;
-use data::{Batcher, FaceSet, IdentitySet, stratified_split};
+use data::{Batcher, FaceSet, HeldOut, IdentitySet, stratified_split};
 use loss::{CosFaceHead, FaceStep, bce_stats, supcon_loss};
 
 /// What the optimiser updates: the network, and CosFace's class weights when it trains
