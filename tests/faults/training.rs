@@ -1,8 +1,9 @@
-//! Training faults (issue 29): a resume on data that changed since the kill.
+//! Training faults (issue 29): a resume on data that changed since the kill, a folder
+//! named twice in a config.
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use super::{error_line, facemb_env, killed};
+use super::{error_line, facemb_env, killed, stderr};
 use crate::{repo, snapshot, text};
 
 /// The first `n` files of `from` (by name), copied into `to`.
@@ -129,4 +130,34 @@ fn a_resume_on_images_removed_or_added_since_the_kill_is_refused_before_the_weig
     let o = resume();
     assert!(o.status.success(), "{}", text(&o));
     assert!(t.join("cks/r/model.bpk").is_file() && !state_dir.exists());
+}
+
+#[test]
+fn a_folder_named_twice_in_a_config_is_refused_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    small_data(t);
+    std::os::unix::fs::symlink(t.join("pool"), t.join("link")).unwrap();
+    for (identity, named) in
+        [("pools = [\"./pool\"]\n", "./pool"), ("pools = [\"link\"]\n", "link"), ("pools = [\"data/../pool\"]\n", "data/../pool")]
+    {
+        config(t, "dup.toml", identity);
+        let o = train(t, "dup.toml", &[], &[]);
+        let e = error_line(&o);
+        assert!(!o.status.success(), "{identity}");
+        assert!(e.contains("dup.toml") && e.contains(named) && e.contains("listed twice"), "{identity}: {e}");
+        assert!(!stderr(&o).contains("epoch") && !t.join("cks").exists(), "{identity}: trained: {}", text(&o));
+    }
+    // The face / non-face folder as an identity pool: face/ and nonface/ as two people.
+    config(t, "dup.toml", "pools = [\"data\"]\n");
+    let e = error_line(&train(t, "dup.toml", &[], &[]));
+    assert!(e.contains("dup.toml") && e.contains("identity folder data is the face / non-face folder"), "{e}");
+    assert!(!t.join("cks").exists());
+    // Two different pools are still one run.
+    std::fs::rename(t.join("pool/s04"), t.join("s04")).unwrap();
+    std::fs::create_dir(t.join("more")).unwrap();
+    std::fs::rename(t.join("s04"), t.join("more/s04")).unwrap();
+    config(t, "two.toml", "pools = [\"more\"]\n");
+    let o = train(t, "two.toml", &[], &["--epochs", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
 }
