@@ -281,6 +281,17 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
                 }
             }
             held_out = p.hold_out(id.holdout, t.seed);
+            if held_out.len() < id.holdout {
+                // Only people with a pair can be held out; with fewer, calibration after
+                // training has fewer people to go on, or none at all.
+                let what = match held_out.len() {
+                    0 => "no person in the identity data has 2 or more images: none is held out, and the checkpoint will not be calibrated"
+                        .into(),
+                    1 => "only 1 person in the identity data has 2 or more images: 1 held out for calibration".into(),
+                    n => format!("only {n} people in the identity data have 2 or more images: {n} held out for calibration"),
+                };
+                eprintln!("warning: [identity] holdout = {}, but {what}", id.holdout);
+            }
             Some((id, p))
         }
         None => None,

@@ -1,5 +1,5 @@
 //! Training faults (issue 29): a resume on data that changed since the kill, a folder
-//! named twice in a config.
+//! named twice in a config, a hold-out that cannot hold anyone out.
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -160,4 +160,28 @@ fn a_folder_named_twice_in_a_config_is_refused_before_training() {
     config(t, "two.toml", "pools = [\"more\"]\n");
     let o = train(t, "two.toml", &[], &["--epochs", "1"]);
     assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_hold_out_that_finds_no_person_with_two_images_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    small_data(t);
+    // One image of each person: CosFace trains on them, but none can be held out.
+    for p in 1..=4 {
+        let dir = t.join(format!("pool/s{p:02}"));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        files[1..].iter().for_each(|f| std::fs::remove_file(f).unwrap());
+    }
+    config(t, "h.toml", "holdout = 2\n");
+    let o = train(t, "h.toml", &[], &["--epochs", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let e = stderr(&o);
+    assert!(
+        e.lines().any(|l| l
+            == "warning: [identity] holdout = 2, but no person in the identity data has 2 or more images: none is held out, and the checkpoint will not be calibrated"),
+        "{e}"
+    );
+    assert!(t.join("cks/r/model.bpk").is_file() && !t.join("cks/r/calibration.json").exists());
 }
