@@ -398,7 +398,7 @@ impl RunConfig {
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Self> {
         let mut cfg = Self::parse(path)?;
         cfg.apply(overrides);
-        cfg.validate().map_err(|e| Error::Config {
+        cfg.validate().and_then(|()| cfg.check_folders()).map_err(|e| Error::Config {
             path: path.into(),
             reason: if overrides.is_empty() { e.to_string() } else { format!("{e} (after the command-line overrides)") },
         })?;
@@ -452,6 +452,38 @@ impl RunConfig {
         }
         if self.name.is_empty() || self.name == "." || self.name == ".." || self.name.contains(['/', '\\']) {
             return Err(Error::Invalid(format!("name must be a plain folder name, got {:?}", self.name)));
+        }
+        Ok(())
+    }
+
+    /// Refuses a folder named twice among `data` and the identity folders, by where it
+    /// leads (`a`, `./a` and a link to it are one folder): a pool listed twice counts every
+    /// image twice (and cuts calibration short), and the face / non-face folder read as a
+    /// pool takes `face/` and `nonface/` for two people. Not part of [`RunConfig::validate`]:
+    /// a checkpoint's config names folders as they were when it trained, not data to read.
+    fn check_folders(&self) -> Result<()> {
+        let Some(id) = &self.identity else { return Ok(()) };
+        // A folder that cannot be resolved (missing) stays as written: loading it says so.
+        let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let folders = id.folders();
+        let data = real(&self.data);
+        for (i, f) in folders.iter().enumerate() {
+            let here = real(f);
+            if here == data {
+                return Err(Error::Invalid(format!(
+                    "identity folder {} is the face / non-face folder {} (its face/ and nonface/ would train as two people)",
+                    f.display(),
+                    self.data.display()
+                )));
+            }
+            if let Some(first) = folders[..i].iter().find(|g| real(g) == here) {
+                return Err(Error::Invalid(format!(
+                    "identity folder {} is listed twice ({} and {} are the same folder; every image would count twice)",
+                    f.display(),
+                    first.display(),
+                    f.display()
+                )));
+            }
         }
         Ok(())
     }

@@ -138,6 +138,78 @@ struct ResumeState {
     /// this field: 0, the time since resuming only).
     #[serde(default)]
     seconds: f64,
+    /// The data the saved indices point into (states saved before this field: None, and
+    /// only their indices are checked against the data found now).
+    #[serde(default)]
+    data: Option<DataPrint>,
+}
+
+/// What a run trains on, as a resumed run must find it again: the saved order, batches
+/// and CosFace classes are indices into these images, so one file more or less shifts
+/// every index after it (out of range: a panic; within it: silently other images).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+struct DataPrint {
+    /// Images read: the face / non-face set and every identity image.
+    images: usize,
+    /// FNV-1a of the face / non-face paths with their labels, the identity paths, and
+    /// each trained person's name and image rows (after screening and hold-out), in order.
+    digest: u64,
+}
+
+impl DataPrint {
+    fn of(set: &FaceSet, people: Option<&IdentitySet>) -> Self {
+        // NUL ends each path and name: no path holds one.
+        let mut bytes = Vec::new();
+        fn path(bytes: &mut Vec<u8>, p: &Path) {
+            bytes.extend_from_slice(p.as_os_str().as_encoded_bytes());
+            bytes.push(0);
+        }
+        for (p, &label) in set.paths.iter().zip(&set.labels) {
+            bytes.push(label);
+            path(&mut bytes, p);
+        }
+        let mut images = set.len();
+        if let Some(id) = people {
+            bytes.extend_from_slice(b"identity\0");
+            id.paths.iter().for_each(|p| path(&mut bytes, p));
+            images += id.paths.len();
+            for (name, rows) in id.names.iter().zip(&id.people) {
+                path(&mut bytes, Path::new(name));
+                rows.iter().for_each(|&r| bytes.extend_from_slice(&(r as u64).to_le_bytes()));
+            }
+        }
+        DataPrint { images, digest: crate::files::fnv1a(bytes) }
+    }
+}
+
+/// Refuses to resume `state` on data other than it was saved on, before any saved weight
+/// is loaded (a person fewer is a CosFace head of another shape). `train_idx` and
+/// `labelled` are the fresh run's, of which the saved `order` and `labelled` are shuffles.
+fn check_resumable(state: &ResumeState, now: DataPrint, train_idx: &[usize], labelled: &[(usize, usize)], path: &Path) -> Result<()> {
+    let fits = match state.data {
+        Some(then) => then == now,
+        // Saved before the digest: the saved indices must at least be the fresh run's.
+        None => {
+            let mut order = state.order.clone();
+            order.sort_unstable();
+            let (mut saved, mut fresh) = (state.labelled.clone(), labelled.to_vec());
+            saved.sort_unstable();
+            fresh.sort_unstable();
+            order == train_idx && saved == fresh
+        }
+    };
+    if fits {
+        return Ok(());
+    }
+    let counts = match state.data {
+        Some(then) if then.images != now.images => format!(" ({} images then, {} now)", then.images, now.images),
+        Some(then) => format!(" ({} images then and now, but not the same ones)", then.images),
+        None => String::new(),
+    };
+    Err(Error::Checkpoint {
+        path: path.to_path_buf(),
+        reason: format!("the training data changed since the interrupted run{counts}; start afresh without --resume"),
+    })
 }
 
 const RESUME_STATE: &str = "state.json";
@@ -209,6 +281,17 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
                 }
             }
             held_out = p.hold_out(id.holdout, t.seed);
+            if held_out.len() < id.holdout {
+                // Only people with a pair can be held out; with fewer, calibration after
+                // training has fewer people to go on, or none at all.
+                let what = match held_out.len() {
+                    0 => "no person in the identity data has 2 or more images: none is held out, and the checkpoint will not be calibrated"
+                        .into(),
+                    1 => "only 1 person in the identity data has 2 or more images: 1 held out for calibration".into(),
+                    n => format!("only {n} people in the identity data have 2 or more images: {n} held out for calibration"),
+                };
+                eprintln!("warning: [identity] holdout = {}, but {what}", id.holdout);
+            }
             Some((id, p))
         }
         None => None,
@@ -262,6 +345,10 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
     let mut labelled = cosface.map(|(_, p)| p.labelled()).unwrap_or_default();
     let mut face_cursor = order.len();
     let mut seconds_before = 0.0;
+    let data = DataPrint::of(&set, people.as_ref().map(|(_, p)| p));
+    if let Some(state) = &resumed {
+        check_resumable(state, data, &train_idx, &labelled, &resume_at.join(RESUME_STATE))?;
+    }
     if let Some(state) = resumed {
         let weights = resume_at.join(RESUME_WEIGHTS);
         model = model.try_load_file(&weights).map_err(|e| Error::Checkpoint { path: weights, reason: format!("resume weights: {e}") })?;
@@ -391,6 +478,7 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
             labelled: labelled.clone(),
             face_cursor,
             seconds: seconds_before + started.elapsed().as_secs_f64(),
+            data: Some(data),
         };
         let staged = Staged::begin("resume", &resume_at)?;
         model
