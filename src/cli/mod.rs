@@ -239,17 +239,20 @@ fn pixels(a: PixelArgs) -> Result<()> {
 }
 
 fn report(a: ReportArgs) -> Result<()> {
-    let summary = a.run.join(output::matches::SUMMARY_FILE);
-    let finished = a.run.join(output::SCORES_FILE).is_file() || (summary.is_file() && a.run.join(output::INDEX_FILE).is_file());
-    if !finished {
-        return Err(Error::Data {
-            path: a.run.clone(),
-            reason: format!(
-                "not a finished run folder of infer or pixels (no {}), nor of match --report (no {})",
-                output::SCORES_FILE,
-                output::matches::SUMMARY_FILE
-            ),
-        });
+    // exists(), not is_file(): a pipe or folder in a run file's place is an error naming
+    // it (the report reads every file as a regular one), not "no such file".
+    let (scores, summary, index) =
+        (a.run.join(output::SCORES_FILE), a.run.join(output::matches::SUMMARY_FILE), a.run.join(output::INDEX_FILE));
+    let not_a_run = |reason: String| Err(Error::Data { path: a.run.clone(), reason });
+    if !scores.exists() && summary.exists() && !index.exists() {
+        return not_a_run(format!("a match run written without --report keeps no {}; rerun match with --report", output::INDEX_FILE));
+    }
+    if !scores.exists() && !summary.exists() {
+        return not_a_run(format!(
+            "not a finished run folder of infer or pixels (no {}), nor of match --report (no {})",
+            output::SCORES_FILE,
+            output::matches::SUMMARY_FILE
+        ));
     }
     let _lock = crate::files::Lock::acquire(&a.run)?;
     let started = std::time::Instant::now();
