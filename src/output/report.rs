@@ -56,14 +56,19 @@ fn read_json(path: &Path) -> Result<Value> {
     serde_json::from_str(&text).map_err(|e| Error::Data { path: path.to_path_buf(), reason: e.to_string() })
 }
 
-/// A score as the tables print it: three decimals, "-" where there is none.
+/// A score as the tables print it: three decimals, "n/a" where there is none (scores.json
+/// holds null for a NaN: a score that needs identities, or one undefined on this folder).
 fn score(v: &Value) -> String {
-    v.as_f64().map_or("-".into(), |x| format!("{x:.3}"))
+    v.as_f64().map_or("n/a".into(), |x| format!("{x:.3}"))
 }
 
-/// The head of an `infer` / `pixels` run, from its `scores.json`.
-fn clustering_head(s: &Value, n: usize) -> Head {
-    let labelled = !s["one_nn_accuracy"].is_null();
+/// The head of an `infer` / `pixels` run, from its `scores.json`; `names` are the
+/// identities of `index.csv`.
+fn clustering_head(s: &Value, n: usize, names: &[String]) -> Head {
+    // A null 1-NN accuracy alone does not make a folder unlabelled: it is also null on a
+    // labelled folder where no identity has two images. An unlabelled folder's one name
+    // says it.
+    let labelled = !s["one_nn_accuracy"].is_null() || names != [crate::image::folder::UNLABELLED];
     let skipped = s["skipped_files"].as_u64().unwrap_or(0);
     let summary = format!(
         "{} on {}: {}, {}, E = {}{}{}",
@@ -98,7 +103,7 @@ fn clustering_head(s: &Value, n: usize) -> Head {
         summary,
         table: json!({ "header": ["method", "clusters", "noise", "ARI", "NMI", "purity", "silhouette", "parameters"], "rows": rows, "left": [0, 7] }),
         note: if labelled {
-            format!("leave-one-out 1-NN identity accuracy: {}", score(&s["one_nn_accuracy"]))
+            format!("leave-one-out 1-NN identity accuracy: {}", super::table::one_nn(s["one_nn_accuracy"].as_f64().unwrap_or(f64::NAN)))
         } else {
             "unlabelled folder: scores that need identities are left out".into()
         },
@@ -152,7 +157,7 @@ fn page_data(dir: &Path, shown_as: &Path) -> Result<Value> {
     // it (read_json), not a sign of a match run.
     let scores = dir.join(SCORES_FILE);
     let head = if scores.exists() {
-        clustering_head(&read_json(&scores)?, n)
+        clustering_head(&read_json(&scores)?, n, &names)
     } else {
         match_head(&read_json(&dir.join(super::matches::SUMMARY_FILE))?)
     };
