@@ -409,3 +409,6 @@ fn a_run_killed_after_an_epoch_resumes_to_the_same_checkpoint_as_an_uninterrupte
     let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     assert!(a.len() == b.len() && worst < 1e-4, "largest difference {worst}");
 }
+
+// report and run files
+mod report;
