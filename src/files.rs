@@ -1,7 +1,6 @@
 //! Writing and reading the files facemb leaves: JSON, text, `.npy` and CSV. Checkpoints
 //! (`model/`) and run outputs (`output/`, `experiment/`) both write through here, so
 //! these helpers sit below both.
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
@@ -99,61 +98,78 @@ pub fn write_npy(path: &Path, x: &Array2<f32>) -> Result<()> {
 }
 
 pub fn read_npy(path: &Path) -> Result<Array2<f32>> {
+    // A named pipe in its place would block the open forever.
+    check_regular(path, false)?;
     ndarray_npy::read_npy(path).map_err(|e| Error::Data { path: path.to_path_buf(), reason: e.to_string() })
 }
 
-/// A CSV file being built: a header, then rows; every field is quoted where it must be
-/// (a comma, quote or line break inside), as RFC 4180 and Python's `csv` read it.
+/// A CSV file being built: a header, then rows, written by the `csv` crate, which quotes a
+/// field only where it must (a comma, quote or line break inside), as RFC 4180 and
+/// Python's `csv` read it, so ordinary names give plain `a,b,c` lines.
 pub struct Csv {
-    text: String,
+    writer: csv::Writer<Vec<u8>>,
+    /// The first row that could not be written (one of another length than the header):
+    /// kept so that `row` stays a one-liner and [`Csv::write`] reports it with the file.
+    error: Option<String>,
 }
 
 impl Csv {
     pub fn new<S: AsRef<str>>(header: impl IntoIterator<Item = S>) -> Self {
-        let mut csv = Csv { text: String::new() };
+        let mut csv = Csv { writer: csv::Writer::from_writer(Vec::new()), error: None };
         csv.row(header);
         csv
     }
 
     pub fn row<S: AsRef<str>>(&mut self, fields: impl IntoIterator<Item = S>) {
-        for (i, f) in fields.into_iter().enumerate() {
-            let f = f.as_ref();
-            let sep = if i == 0 { "" } else { "," };
-            if f.contains([',', '"', '\n', '\r']) {
-                let _ = write!(self.text, "{sep}\"{}\"", f.replace('"', "\"\""));
-            } else {
-                let _ = write!(self.text, "{sep}{f}");
-            }
+        if let Err(e) = self.writer.write_record(fields.into_iter().map(|f| f.as_ref().to_owned()))
+            && self.error.is_none()
+        {
+            self.error = Some(csv_reason(&e));
         }
-        self.text.push('\n');
     }
 
-    pub fn text(&self) -> &str {
-        &self.text
+    /// The file's bytes, or why a row could not be written.
+    pub fn into_bytes(self) -> std::result::Result<Vec<u8>, String> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        self.writer.into_inner().map_err(|e| e.to_string())
     }
 
-    pub fn write(&self, path: &Path) -> Result<()> {
-        write_text(path, &self.text)
+    pub fn write(self, path: &Path) -> Result<()> {
+        let bytes = self.into_bytes().map_err(|reason| Error::Data { path: path.to_path_buf(), reason })?;
+        std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
     }
 }
 
-/// The fields of one CSV line as [`Csv`] writes them (quotes doubled inside quotes).
-pub fn csv_fields(line: &str) -> Vec<String> {
-    let (mut fields, mut cur, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
+/// A CSV file read whole: its header and its rows, every row as long as the header.
+pub struct CsvTable {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Reads the regular file `path` as CSV (quoted fields may hold commas, quotes and line
+/// breaks). A row of another length than the header is an error naming the file and the
+/// line, not a silently shifted column.
+pub fn read_csv(path: &Path) -> Result<CsvTable> {
+    let text = read_text(path)?;
+    let bad = |e: csv::Error| Error::Data { path: path.to_path_buf(), reason: csv_reason(&e) };
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
+    let header: Vec<String> = reader.headers().map_err(bad)?.iter().map(String::from).collect();
+    let rows = reader.records().map(|r| r.map(|r| r.iter().map(String::from).collect()).map_err(bad)).collect::<Result<_>>()?;
+    Ok(CsvTable { header, rows })
+}
+
+/// A `csv` error as one short reason: where in the file, and what is wrong there.
+fn csv_reason(e: &csv::Error) -> String {
+    let at = |pos: &Option<csv::Position>| pos.as_ref().map_or(String::new(), |p| format!("line {}: ", p.line()));
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths { pos, expected_len, len } => {
+            format!("{}a row of {len} fields where the header has {expected_len}", at(pos))
         }
+        csv::ErrorKind::Utf8 { pos, err } => format!("{}not valid UTF-8 ({err})", at(pos)),
+        _ => e.to_string(),
     }
-    fields.push(cur);
-    fields
 }
 
 /// The paths one run reads (`-id`, `-q`, `-g`, `-m`, training data and pools) and
@@ -443,13 +459,38 @@ mod tests {
 
     #[test]
     fn csv_quotes_only_what_needs_it_and_reads_back() {
-        let mut csv = Csv::new(["row", "path", "identity"]);
-        let odd = ["0", "a,b/\"c\".png", "plain"];
+        let tmp = tempfile::tempdir().unwrap();
+        let mut csv = Csv::new(["row", "path", "identity", "p_face"]);
+        let odd = ["0", "a,b/\"c\"\nd.png", "plain", ""];
         csv.row(odd);
-        assert_eq!(csv.text(), "row,path,identity\n0,\"a,b/\"\"c\"\".png\",plain\n");
-        let line = csv.text().lines().nth(1).unwrap();
-        assert_eq!(csv_fields(line), odd);
-        assert_eq!(csv_fields("1,,x"), ["1", "", "x"]);
+        csv.row(["1", "x.png", "", ""]);
+        let p = tmp.path().join("i.csv");
+        csv.write(&p).unwrap();
+        // Byte for byte what the hand-written quoting gave before the `csv` crate.
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text, "row,path,identity,p_face\n0,\"a,b/\"\"c\"\"\nd.png\",plain,\n1,x.png,,\n");
+        let back = read_csv(&p).unwrap();
+        assert_eq!(back.header, ["row", "path", "identity", "p_face"]);
+        assert_eq!(back.rows, [odd.to_vec(), vec!["1", "x.png", "", ""]]);
+    }
+
+    #[test]
+    fn a_csv_row_of_another_length_or_a_pipe_is_an_error_naming_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("short.csv");
+        std::fs::write(&p, "a,b,c\n1,2,3\n4,5\n").unwrap();
+        let e = read_csv(&p).err().unwrap().to_string();
+        assert!(e.contains("short.csv") && e.contains("line 3") && e.contains("2 fields"), "{e}");
+        let mut csv = Csv::new(["a", "b"]);
+        csv.row(["1"]);
+        let e = csv.write(&tmp.path().join("w.csv")).unwrap_err().to_string();
+        assert!(e.contains("w.csv") && e.contains("1 fields"), "{e}");
+        let fifo = tmp.path().join("fifo.csv");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let e = read_csv(&fifo).err().unwrap().to_string();
+        assert!(e.contains("fifo.csv") && e.contains("not a regular file"), "{e}");
+        let e = read_npy(&fifo).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 
     #[test]

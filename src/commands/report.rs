@@ -6,17 +6,19 @@ use crate::output;
 
 /// Writes `run/report.html` from the run's own files; returns its path and size in bytes.
 pub fn report(run: &Path) -> Result<(PathBuf, usize)> {
-    let summary = run.join(output::matches::SUMMARY_FILE);
-    let finished = run.join(output::SCORES_FILE).is_file() || (summary.is_file() && run.join(output::INDEX_FILE).is_file());
-    if !finished {
-        return Err(Error::Data {
-            path: run.to_path_buf(),
-            reason: format!(
-                "not a finished run folder of infer or pixels (no {}), nor of match --report (no {})",
-                output::SCORES_FILE,
-                output::matches::SUMMARY_FILE
-            ),
-        });
+    // exists(), not is_file(): a pipe or folder in a run file's place is an error naming
+    // it (the report reads every file as a regular one), not "no such file".
+    let (scores, summary, index) = (run.join(output::SCORES_FILE), run.join(output::matches::SUMMARY_FILE), run.join(output::INDEX_FILE));
+    let not_a_run = |reason: String| Err(Error::Data { path: run.to_path_buf(), reason });
+    if !scores.exists() && summary.exists() && !index.exists() {
+        return not_a_run(format!("a match run written without --report keeps no {}; rerun match with --report", output::INDEX_FILE));
+    }
+    if !scores.exists() && !summary.exists() {
+        return not_a_run(format!(
+            "not a finished run folder of infer or pixels (no {}), nor of match --report (no {})",
+            output::SCORES_FILE,
+            output::matches::SUMMARY_FILE
+        ));
     }
     let _lock = crate::files::Lock::acquire(run)?;
     let bytes = output::report::write(run, run)?;

@@ -219,11 +219,14 @@ pub fn silhouette_sampled(x: ArrayView2<f32>, pred: &[i64], seed: u64) -> Option
 }
 
 /// Leave-one-out 1-NN identity accuracy: the fraction of rows whose nearest other row
-/// (euclidean; ties to the lower row index) has the same identity. 0 for fewer than 2 rows.
+/// (euclidean; ties to the lower row index) has the same identity. NaN when no identity
+/// has two rows (fewer than 2 rows included): then no row has a match to find, and 0
+/// would read as "every face matched wrongly".
 pub fn one_nn_accuracy(x: ArrayView2<f32>, truth: &[usize]) -> f64 {
     assert_eq!(x.nrows(), truth.len(), "one identity per row");
-    if truth.len() < 2 {
-        return 0.0;
+    let mut seen = std::collections::HashSet::new();
+    if truth.iter().all(|t| seen.insert(*t)) {
+        return f64::NAN;
     }
     let (idx, _) = knn(x, 1);
     let hits = idx.iter().enumerate().filter(|(i, nn)| nn.first().is_some_and(|&j| truth[j] == truth[*i])).count();
@@ -346,7 +349,8 @@ mod tests {
         // Rows 1 and 2 are each other's nearest but of different identities; the rest match.
         let x = array![[0.0f32], [1.0], [1.6], [5.0], [5.5]];
         assert!(close(one_nn_accuracy(x.view(), &[0, 0, 1, 1, 1]), 0.6));
-        assert_eq!(one_nn_accuracy(x.slice(ndarray::s![..1, ..]), &[0]), 0.0);
+        assert!(one_nn_accuracy(x.slice(ndarray::s![..1, ..]), &[0]).is_nan());
+        assert!(one_nn_accuracy(x.view(), &[0, 1, 2, 3, 4]).is_nan(), "no identity with two rows: undefined, not 0");
     }
 
     #[test]

@@ -59,6 +59,11 @@ pub struct Scores {
     pub methods: Vec<MethodScores>,
     /// The charts drawn of these vectors (filled in by `output`).
     pub charts: Vec<PathBuf>,
+    /// Whether the folder's names are identities. Not in `scores.json` (its schema stays;
+    /// the report tells an unlabelled run by its one identity name): the printed table
+    /// needs it because a NaN 1-NN accuracy no longer means "unlabelled" alone.
+    #[serde(skip)]
+    pub labelled: bool,
 }
 
 impl Scores {
@@ -127,6 +132,7 @@ pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOption
         one_nn_accuracy: label_score(metrics::one_nn_accuracy(x, truth)),
         methods,
         charts: Vec::new(),
+        labelled: emb.labelled,
     };
     Ok(Evaluation { scores, labels, normalized })
 }

@@ -21,7 +21,7 @@ use ndarray::{Array2, ArrayView2};
 use crate::embed::Embeddings;
 use crate::error::{Error, Result};
 use crate::evaluate::{self, EvalOptions, Evaluation, Scores};
-use crate::files::{Claims, Csv, Replaceable, Staged, csv_fields, fault_point, may_replace, read_npy, write_json, write_npy};
+use crate::files::{Claims, Csv, Replaceable, Staged, fault_point, may_replace, read_csv, read_npy, read_text, write_json, write_npy};
 use crate::project::{self, TsneParams, UmapParams};
 
 pub const EMBEDDINGS_FILE: &str = "embeddings.npy";
@@ -92,7 +92,8 @@ const RUN_FILES: [&str; 10] = [
 /// `base/<name>-<hash of the input's full path>`, so that neither replaces the other.
 pub fn default_dir(base: &Path, name: &str, input: &Path) -> PathBuf {
     let plain = base.join(name);
-    let earlier = crate::files::read_text(&plain.join(SCORES_FILE))
+    // read_text: a named pipe there is no earlier run, and must not hang this one.
+    let earlier = read_text(&plain.join(SCORES_FILE))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v.get("folder").and_then(|f| f.as_str()).map(PathBuf::from));
@@ -277,13 +278,17 @@ pub struct Index {
 /// Reads `dir/index.csv` ([`INDEX_COLUMNS`]).
 pub fn read_index(dir: &Path) -> Result<Index> {
     let csv = dir.join(INDEX_FILE);
-    let text = std::fs::read_to_string(&csv).map_err(|e| Error::io(&csv, e))?;
+    let table = read_csv(&csv)?;
+    if table.header.len() != INDEX_COLUMNS.len() {
+        let reason = format!("{} columns, not the {} of {}", table.header.len(), INDEX_COLUMNS.len(), INDEX_COLUMNS.join(","));
+        return Err(Error::Data { path: csv, reason });
+    }
     let mut index = Index { paths: Vec::new(), identity: Vec::new(), names: Vec::new() };
     let mut ids = std::collections::HashMap::new();
-    for (line_no, line) in text.lines().enumerate().skip(1) {
-        let fields = csv_fields(line);
-        let [_, path, identity, _] = <[String; 4]>::try_from(fields)
-            .map_err(|f| Error::Data { path: csv.clone(), reason: format!("line {}: {} fields, not 4", line_no + 1, f.len()) })?;
+    for row in table.rows {
+        // read_csv keeps every row as long as the header (four fields); the error cannot occur.
+        let [_, path, identity, _] = <[String; 4]>::try_from(row)
+            .map_err(|f| Error::Data { path: csv.clone(), reason: format!("a row of {} fields, not 4", f.len()) })?;
         let next = ids.len();
         let id = *ids.entry(identity.clone()).or_insert_with(|| {
             index.names.push(identity);

@@ -7,7 +7,6 @@
 //!
 //! The page is built from the run folder's own files (`index.csv`, `clusters.csv`,
 //! `layouts.csv`, `scores.json`), so `infer --report` and `facemb report DIR` are one path.
-use std::io::Write as _;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -16,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::{CLUSTERS_FILE, EMBEDDINGS_FILE, INDEX_FILE, LAYOUTS_FILE, SCORES_FILE};
 use crate::error::{Error, Result};
-use crate::files::{csv_fields, read_npy};
+use crate::files::{atomic_write, check_regular, read_csv, read_npy, read_text};
 use crate::image::ImageSpec;
 use crate::image::decode::load_image;
 
@@ -31,17 +30,10 @@ const JPEG_QUALITY: u8 = 80;
 pub fn write(dir: &Path, shown_as: &Path) -> Result<usize> {
     let data = page_data(dir, shown_as)?;
     let html = page(&data)?;
-    let path = dir.join(REPORT_FILE);
-    let tmp = dir.join(format!(".{REPORT_FILE}.tmp-{}", std::process::id()));
-    std::fs::File::create(&tmp).and_then(|mut f| f.write_all(html.as_bytes())).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    // atomic_write removes its temporary on failure: a stray `.report.html.tmp-PID` would
+    // make every later `--out` of this folder refuse it as someone else's file.
+    atomic_write(&dir.join(REPORT_FILE), html.as_bytes())?;
     Ok(html.len())
-}
-
-/// A run folder's CSV file as rows of fields, header first.
-fn read_csv(path: &Path) -> Result<Vec<Vec<String>>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    Ok(text.lines().map(csv_fields).collect())
 }
 
 /// What the page says above its map: one line about the run, a table, a note below it,
@@ -60,18 +52,23 @@ struct Head {
 }
 
 fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = read_text(path)?;
     serde_json::from_str(&text).map_err(|e| Error::Data { path: path.to_path_buf(), reason: e.to_string() })
 }
 
-/// A score as the tables print it: three decimals, "-" where there is none.
+/// A score as the tables print it: three decimals, "n/a" where there is none (scores.json
+/// holds null for a NaN: a score that needs identities, or one undefined on this folder).
 fn score(v: &Value) -> String {
-    v.as_f64().map_or("-".into(), |x| format!("{x:.3}"))
+    v.as_f64().map_or("n/a".into(), |x| format!("{x:.3}"))
 }
 
-/// The head of an `infer` / `pixels` run, from its `scores.json`.
-fn clustering_head(s: &Value, n: usize) -> Head {
-    let labelled = !s["one_nn_accuracy"].is_null();
+/// The head of an `infer` / `pixels` run, from its `scores.json`; `names` are the
+/// identities of `index.csv`.
+fn clustering_head(s: &Value, n: usize, names: &[String]) -> Head {
+    // A null 1-NN accuracy alone does not make a folder unlabelled: it is also null on a
+    // labelled folder where no identity has two images. An unlabelled folder's one name
+    // says it.
+    let labelled = !s["one_nn_accuracy"].is_null() || names != [crate::image::folder::UNLABELLED];
     let skipped = s["skipped_files"].as_u64().unwrap_or(0);
     let summary = format!(
         "{} on {}: {}, {}, E = {}{}{}",
@@ -106,7 +103,7 @@ fn clustering_head(s: &Value, n: usize) -> Head {
         summary,
         table: json!({ "header": ["method", "clusters", "noise", "ARI", "NMI", "purity", "silhouette", "parameters"], "rows": rows, "left": [0, 7] }),
         note: if labelled {
-            format!("leave-one-out 1-NN identity accuracy: {}", score(&s["one_nn_accuracy"]))
+            format!("leave-one-out 1-NN identity accuracy: {}", super::table::one_nn(s["one_nn_accuracy"].as_f64().unwrap_or(f64::NAN)))
         } else {
             "unlabelled folder: scores that need identities are left out".into()
         },
@@ -156,33 +153,35 @@ fn match_head(m: &Value) -> Head {
 fn page_data(dir: &Path, shown_as: &Path) -> Result<Value> {
     let super::Index { paths, identity, names } = super::read_index(dir)?;
     let n = paths.len();
-    let head = if dir.join(SCORES_FILE).is_file() {
-        clustering_head(&read_json(&dir.join(SCORES_FILE))?, n)
+    // exists(), not is_file(): a pipe or folder called scores.json is an error that names
+    // it (read_json), not a sign of a match run.
+    let scores = dir.join(SCORES_FILE);
+    let head = if scores.exists() {
+        clustering_head(&read_json(&scores)?, n, &names)
     } else {
         match_head(&read_json(&dir.join(super::matches::SUMMARY_FILE))?)
     };
     let bad = |file: &str, reason: String| Error::Data { path: dir.join(file), reason };
     let clusters_csv = read_csv(&dir.join(CLUSTERS_FILE))?;
-    let header = clusters_csv.first().cloned().unwrap_or_default();
+    check_rows(dir, CLUSTERS_FILE, clusters_csv.rows.len(), n)?;
     let mut clusters = Vec::new();
-    for (col, method) in header.iter().enumerate().skip(2) {
+    for (col, method) in clusters_csv.header.iter().enumerate().skip(2) {
         let labels: Vec<i64> = clusters_csv
+            .rows
             .iter()
-            .skip(1)
-            .map(|r| r.get(col).and_then(|v| v.parse().ok()).ok_or_else(|| bad(CLUSTERS_FILE, format!("bad {method} label"))))
+            .enumerate()
+            .map(|(i, r)| r[col].parse().map_err(|_| bad(CLUSTERS_FILE, format!("row {i}: {method} label {:?} is not a number", r[col]))))
             .collect::<Result<_>>()?;
-        if labels.len() != n {
-            return Err(bad(CLUSTERS_FILE, format!("{} rows, but {INDEX_FILE} has {n}", labels.len())));
-        }
         let group_names = head.group_names.as_ref().filter(|(c, _)| c == method).map(|(_, names)| names.clone());
         clusters.push(json!({ "method": method, "labels": labels, "names": group_names }));
     }
 
     let layouts = layouts(dir, n, head.normalized)?;
     let thumbs: Vec<String> = paths.par_iter().map(|p| thumbnail(Path::new(p)).unwrap_or_default()).collect();
-    let config = head.source.strip_prefix("cnn ").and_then(|ck| {
-        std::fs::read_to_string(Path::new(ck).join(crate::model::checkpoint::CONFIG_FILE)).ok().map(|c| (ck.to_string(), c))
-    });
+    let config = head
+        .source
+        .strip_prefix("cnn ")
+        .and_then(|ck| read_text(&Path::new(ck).join(crate::model::checkpoint::CONFIG_FILE)).ok().map(|c| (ck.to_string(), c)));
     Ok(json!({
         "run": shown_as.display().to_string(),
         "summary": head.summary,
@@ -202,26 +201,49 @@ fn page_data(dir: &Path, shown_as: &Path) -> Result<Value> {
     }))
 }
 
+/// Refuses a run file whose `rows` disagree with the `n` rows of `index.csv`: the page
+/// would draw some faces and silently drop the rest, or pair faces with others' points.
+fn check_rows(dir: &Path, file: &str, rows: usize, n: usize) -> Result<()> {
+    if rows != n {
+        return Err(Error::Data { path: dir.join(file), reason: format!("{rows} rows, but {INDEX_FILE} has {n}") });
+    }
+    Ok(())
+}
+
 /// The 2-D layouts of the run: `layouts.csv` when the run drew its charts, else t-SNE
 /// and UMAP computed here from `embeddings.npy` (normalised as the run's were).
 fn layouts(dir: &Path, n: usize, normalized: bool) -> Result<Vec<Value>> {
     let path = dir.join(LAYOUTS_FILE);
-    if path.is_file() {
-        let rows = read_csv(&path)?;
-        let header = rows.first().cloned().unwrap_or_default();
+    // A pipe or folder in its place is an error naming it, not a reason to recompute.
+    check_regular(&path, true)?;
+    if path.exists() {
+        let table = read_csv(&path)?;
+        check_rows(dir, LAYOUTS_FILE, table.rows.len(), n)?;
+        let header = &table.header;
+        if header.len() % 2 != 1 {
+            let reason = format!("{} columns, not row and then an x and a y column per layout", header.len());
+            return Err(Error::Data { path, reason });
+        }
         let mut out = Vec::new();
         for col in (1..header.len()).step_by(2) {
             let name = header[col].strip_suffix("_x").unwrap_or(&header[col]).to_string();
-            let coord =
-                |c: usize| -> Vec<f32> { rows.iter().skip(1).map(|r| r.get(c).and_then(|v| v.parse().ok()).unwrap_or(f32::NAN)).collect() };
-            out.push(json!({ "name": name, "x": coord(col), "y": coord(col + 1) }));
+            // write_layouts writes f32's Display, which parses back ("NaN" included).
+            let coord = |c: usize| -> Result<Vec<f32>> {
+                (table.rows.iter().enumerate())
+                    .map(|(i, r)| {
+                        r[c].parse().map_err(|_| Error::Data {
+                            path: path.clone(),
+                            reason: format!("row {i}: {} {:?} is not a number", header[c], r[c]),
+                        })
+                    })
+                    .collect()
+            };
+            out.push(json!({ "name": name, "x": coord(col)?, "y": coord(col + 1)? }));
         }
         return Ok(out);
     }
     let x = read_npy(&dir.join(EMBEDDINGS_FILE))?;
-    if x.nrows() != n {
-        return Err(Error::Data { path: dir.join(EMBEDDINGS_FILE), reason: format!("{} rows, but {INDEX_FILE} has {n}", x.nrows()) });
-    }
+    check_rows(dir, EMBEDDINGS_FILE, x.nrows(), n)?;
     let x = if normalized { crate::neighbors::l2_normalize(x.view()) } else { x };
     Ok(super::project_all(x.view(), 0)
         .into_iter()
@@ -246,8 +268,11 @@ fn escape(s: &str) -> String {
 
 /// The page: static HTML around the data, which its script renders.
 fn page(data: &Value) -> Result<String> {
-    // "</" inside the JSON would end the script element early.
-    let json = serde_json::to_string(data).map_err(|e| Error::Invalid(e.to_string()))?.replace("</", "<\\/");
+    // No "<" at all inside the script element: "</script" would end it early, and "<!--"
+    // followed by "<script" would put the parser in a state where the real end tag no
+    // longer ends it (the page is blank). JSON reads \u003c back as "<"; only strings
+    // can hold one.
+    let json = serde_json::to_string(data).map_err(|e| Error::Invalid(e.to_string()))?.replace('<', "\\u003c");
     let title = format!("facemb report: {}", data["run"].as_str().unwrap_or("run"));
     Ok(TEMPLATE.replace("{{title}}", &escape(&title)).replace("{{data}}", &json))
 }
@@ -260,9 +285,14 @@ mod tests {
 
     #[test]
     fn the_page_escapes_what_would_end_its_script_or_markup() {
-        let data = json!({ "run": "a<b", "names": ["</script><b>"] });
+        let names = ["</script><b>", "<!--<script>", "a < b"];
+        let data = json!({ "run": "a<b", "names": names });
         let html = page(&data).unwrap();
         assert!(html.contains("<title>facemb report: a&lt;b</title>"));
-        assert!(!html.contains("</script><b>") && html.contains("<\\/script><b>"));
+        let start = "<script id=\"data\" type=\"application/json\">";
+        let block = html.split(start).nth(1).unwrap().split("</script>").next().unwrap();
+        assert!(!block.contains('<'), "{block}");
+        let back: Value = serde_json::from_str(block).unwrap();
+        assert_eq!(back["names"], json!(names));
     }
 }

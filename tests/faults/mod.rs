@@ -413,3 +413,6 @@ fn a_run_killed_after_an_epoch_resumes_to_the_same_checkpoint_as_an_uninterrupte
 }
 
 mod training;
+
+// report and run files
+mod report;
