@@ -20,10 +20,10 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const METRICS_FILE: &str = "metrics.json";
 pub const CALIBRATION_FILE: &str = "calibration.json";
 
-/// The identity model committed with the code (configs/identity_v6.toml, docs/identity/):
+/// The identity model committed with the code (configs/identity.toml, docs/identity/):
 /// what `infer` and `bench-infer` use when no `-m` is given. Relative to the repository
-/// root, where the README's commands run. `checkpoints/identity-v5` and `identity-v4`,
-/// its predecessors, stay beside it for comparison.
+/// root, where the README's commands run. Its predecessors (identity-v5, identity-v4) are
+/// no longer committed; their figures are in docs/identity/.
 pub const READY_MODEL: &str = "checkpoints/identity-v6";
 
 /// A training person kept out of training, to calibrate distances on afterwards.
