@@ -2,7 +2,7 @@
 # Scores a checkpoint on the three evaluation folders at infer's default parameters (for
 # an identity-trained checkpoint: before the ReLU, flip-averaged, L2-normalised, the
 # calibrated cuts), beside raw pixels at pixels' defaults, as one markdown table.
-#   scripts/identity_eval.sh checkpoints/identity-v3 [out_dir] [extra infer flags...]
+#   scripts/identity_eval.sh checkpoints/identity-v6 [out_dir] [extra infer flags...]
 # Environment: SETS (default: lfw_identities att_faces yale_faces under ../shared/datasets).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,10 +1,10 @@
-"""PyTorch CPU twin of facemb's identity network (configs/identity_v3.toml), timed the way
+"""PyTorch CPU twin of facemb's identity network (configs/identity.toml), timed the way
 `facemb bench` times it: training steps at batch 64 (Adam, BCE-with-logits on the face
 head), inference at batch 256, 2 threads, random inputs. The BENCHMARKS.md row for the
-identity network puts this beside `facemb bench -c configs/identity_v3.toml`.
+identity network puts this beside `facemb bench -c configs/identity.toml`.
 
   python3 scripts/torch_identity_net.py              (needs torch; see ../shared/peers/README.md)
-  python3 scripts/torch_identity_net.py --residual   (configs/identity_residual.toml's network)
+  python3 scripts/torch_identity_net.py --residual   (configs/archive/identity_residual.toml's network)
 
 Block: Conv3x3(+bias) -> ReLU -> MaxPool2 -> BatchNorm2d, as facemb's conv_norm block
 (BatchNorm after the pool keeps facemb's fused conv+ReLU+pool kernel one pass).

@@ -612,7 +612,7 @@ mod tests {
 
     #[test]
     fn the_identity_config_reads_and_is_identity_trained() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/archive");
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -630,11 +630,11 @@ mod tests {
 
     #[test]
     fn a_screen_threshold_must_be_a_probability() {
-        let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/identity_v5.toml")).unwrap();
+        let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/identity.toml")).unwrap();
         let with = |below: &str| {
             let tmp = tempfile::tempdir().unwrap();
             let p = tmp.path().join("c.toml");
-            std::fs::write(&p, format!("{base}\n[identity.screen]\nmodel = \"checkpoints/identity-v5\"\n{below}")).unwrap();
+            std::fs::write(&p, format!("{base}\n[identity.screen]\nmodel = \"checkpoints/identity-v6\"\n{below}")).unwrap();
             RunConfig::load(&p, &Overrides::default())
         };
         let cfg = with("").unwrap();

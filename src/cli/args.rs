@@ -59,7 +59,7 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Time the network of this run config (e.g. configs/identity_v3.toml) [default:
+    /// Time the network of this run config (e.g. configs/identity.toml) [default:
     /// configs/default.toml's network]
     #[arg(long, short)]
     pub config: Option<PathBuf>,

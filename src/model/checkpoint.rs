@@ -21,10 +21,10 @@ pub const METRICS_FILE: &str = "metrics.json";
 /// Written beside the weights by calibration (`crate::calibrate`), which owns its contents.
 pub const CALIBRATION_FILE: &str = "calibration.json";
 
-/// The identity model committed with the code (configs/identity_v6.toml, docs/identity/):
+/// The identity model committed with the code (configs/identity.toml, docs/identity/):
 /// what `infer` and `bench-infer` use when no `-m` is given. Relative to the repository
-/// root, where the README's commands run. `checkpoints/identity-v5` and `identity-v4`,
-/// its predecessors, stay beside it for comparison.
+/// root, where the README's commands run. Its predecessors (identity-v5, identity-v4) are
+/// no longer committed; their figures are in docs/identity/.
 pub const READY_MODEL: &str = "checkpoints/identity-v6";
 
 /// Saves a checkpoint to `dir` in one call: [`destination`] then [`write`].
