@@ -86,6 +86,21 @@ pub fn is_own_hidden(name: &str) -> bool {
         .any(|tag| rest.rsplit_once(&format!(".{tag}-")).is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())))
 }
 
+/// `#[serde(with = "crate::files::nan_as_null")]` for an `f64` that is NaN where it is
+/// undefined (a share of no queries): JSON has no NaN, so it is written as null, and null
+/// is read back as NaN (serde_json alone writes null but cannot read it into an `f64`).
+pub mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        Some(*v).filter(|v| !v.is_nan()).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+}
+
 /// FNV-1a of `bytes`: a stable hash (std's may change between Rust releases) for names
 /// and fingerprints, not for security.
 pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {

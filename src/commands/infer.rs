@@ -42,13 +42,13 @@ impl Outputs {
     /// The run folder `out` and the `--save-clusters` destination (when asked for), each
     /// checked against everything else the run reads (`inputs`, by flag) and writes, and
     /// locked, before any work.
-    pub fn begin(&self, out: &Path, inputs: &[(&'static str, &Path)]) -> Result<(OutDir, Option<ClusterFolders>)> {
+    pub fn begin(&self, out: &Path, inputs: &[(&'static str, &Path)]) -> Result<OutDir> {
         let mut claims = inputs.iter().fold(Claims::new(), |c, (flag, p)| c.input(flag, p)).output("--out", out);
         if let Some(keep) = &self.save_clusters {
             claims = claims.output("--save-clusters", keep);
         }
         let keep = self.save_clusters.as_deref().map(|d| ClusterFolders::begin(d, &claims, self.link, self.force)).transpose()?;
-        Ok((OutDir::begin_claimed(out, &claims)?, keep))
+        Ok(OutDir::begin_claimed(out, &claims)?.keeping(keep))
     }
 }
 
@@ -143,7 +143,7 @@ pub fn infer(job: &Infer) -> Result<Finished> {
     let device = backend::device(job.backend)?;
     let model = ck.load_model(&device)?;
     let out_dir = job.outputs.dir(&folder_name(&ck.dir), &job.input);
-    let (out, keep) = job.outputs.begin(&out_dir, &[("-id", &job.input), ("-m", &ck.dir)])?;
+    let out = job.outputs.begin(&out_dir, &[("-id", &job.input), ("-m", &ck.dir)])?;
     let folder = scan(&job.input, job.evaluation.unlabelled)?;
     let started = Instant::now();
     let mut emb = embed_folder(&model, model_cfg, readout, &folder, &device, job.batch_size, job.reporter.bars)?;
@@ -163,7 +163,7 @@ pub fn infer(job: &Infer) -> Result<Finished> {
     }
     report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);
     let source = format!("cnn {}{}", ck.dir.display(), if whitening.is_some() { ", whitened" } else { "" });
-    let scores = output::report_and_keep(&emb, &source, &job.input, &opts, &job.outputs.charts, out, keep)?;
+    let scores = output::report_and_keep(&emb, &source, &job.input, &opts, &job.outputs.charts, out, Some(&ck.dir))?;
     Ok(Finished { scores, dir: out_dir })
 }
 
@@ -183,12 +183,12 @@ pub fn pixels(job: &Pixels) -> Result<Finished> {
     check_pixel_size(job.size)?;
     let opts = job.evaluation.options(false);
     let out_dir = job.outputs.dir(&format!("pixels-{}", job.size), &job.input);
-    let (out, keep) = job.outputs.begin(&out_dir, &[("-id", &job.input)])?;
+    let out = job.outputs.begin(&out_dir, &[("-id", &job.input)])?;
     let folder = scan(&job.input, job.evaluation.unlabelled)?;
     let emb = pixel_embeddings(&folder, job.size, job.reporter.bars)?;
     report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);
     let source = format!("pixels {0}x{0}", job.size);
-    let scores = output::report_and_keep(&emb, &source, &job.input, &opts, &job.outputs.charts, out, keep)?;
+    let scores = output::report_and_keep(&emb, &source, &job.input, &opts, &job.outputs.charts, out, None)?;
     Ok(Finished { scores, dir: out_dir })
 }
 

@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::files::Claims;
 use crate::identify::{self, Gallery, Source, Vote, tolerance};
 use crate::image::folder::{IdentityFolder, report_skipped};
-use crate::output::matches::{self, MatchRun, MatchSummary};
+use crate::output::MatchSummary;
+use crate::output::matches::{self, MatchRun};
 use crate::output::{self, OutDir};
 use crate::progress::Reporter;
 
@@ -46,12 +47,13 @@ pub struct Match {
 /// where it came from.
 type CalibratedTolerance = (f32, f32, String);
 
-/// The embedder `job` asks for, whether its vectors are compared normalised, and the
-/// checkpoint's calibrated tolerance when it has one that holds for them.
-fn embedder(job: &Match) -> Result<(Embedder, bool, Option<CalibratedTolerance>)> {
+/// The embedder `job` asks for, whether its vectors are compared normalised, the
+/// checkpoint's calibrated tolerance when it has one that holds for them, and the
+/// checkpoint folder when a network embeds.
+fn embedder(job: &Match) -> Result<(Embedder, bool, Option<CalibratedTolerance>, Option<PathBuf>)> {
     if let Some(size) = job.pixels {
         check_pixel_size(size)?;
-        return Ok((Embedder::Pixels { size }, false, None));
+        return Ok((Embedder::Pixels { size }, false, None, None));
     }
     let ck = open_model(&job.model)?;
     let readout = Readout::for_config(&ck.config);
@@ -70,7 +72,8 @@ fn embedder(job: &Match) -> Result<(Embedder, bool, Option<CalibratedTolerance>)
     let model = Box::new(ck.load_model(&device)?);
     let name = ck.dir.display().to_string();
     let (config, weights) = (ck.config.model.clone(), crate::files::fnv1a(bytes));
-    Ok((Embedder::Network { model, config, readout, device, batch_size: job.batch_size, name, weights }, normalize, calibrated))
+    let embedder = Embedder::Network { model, config, readout, device, batch_size: job.batch_size, name, weights };
+    Ok((embedder, normalize, calibrated, Some(ck.dir)))
 }
 
 /// The gallery `job` names: a saved file (made the same way as `source`), or a folder
@@ -140,7 +143,7 @@ pub fn match_faces(job: &Match) -> Result<(MatchSummary, PathBuf)> {
     if let Some(t) = job.tolerance.filter(|t| !(t.is_finite() && *t >= 0.0)) {
         return Err(Error::Invalid(format!("--tolerance {t}: must be a finite number ≥ 0")));
     }
-    let (embedder, normalize, calibrated) = embedder(job)?;
+    let (embedder, normalize, calibrated, checkpoint) = embedder(job)?;
     let source =
         Source { description: embedder.description(), fingerprint: embedder.fingerprint(), dim: embedder.dim(), normalized: normalize };
     let out_dir = job.out.clone().unwrap_or_else(|| output::default_dir(Path::new("results/match"), &folder_name(&job.query), &job.query));
@@ -176,6 +179,7 @@ pub fn match_faces(job: &Match) -> Result<(MatchSummary, PathBuf)> {
     job.reporter.note(format!("tolerance {tolerance:.4} ({origin})"));
     let summary = MatchSummary {
         source: source.description.clone(),
+        checkpoint,
         gallery: job.gallery.clone(),
         gallery_people: gallery.names.len(),
         people: gallery.names.clone(),

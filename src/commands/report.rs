@@ -8,7 +8,7 @@ use crate::output;
 pub fn report(run: &Path) -> Result<(PathBuf, usize)> {
     // exists(), not is_file(): a pipe or folder in a run file's place is an error naming
     // it (the report reads every file as a regular one), not "no such file".
-    let (scores, summary, index) = (run.join(output::SCORES_FILE), run.join(output::matches::SUMMARY_FILE), run.join(output::INDEX_FILE));
+    let (scores, summary, index) = (run.join(output::SCORES_FILE), run.join(output::SUMMARY_FILE), run.join(output::INDEX_FILE));
     let not_a_run = |reason: String| Err(Error::Data { path: run.to_path_buf(), reason });
     if !scores.exists() && summary.exists() && !index.exists() {
         return not_a_run(format!("a match run written without --report keeps no {}; rerun match with --report", output::INDEX_FILE));
@@ -17,7 +17,7 @@ pub fn report(run: &Path) -> Result<(PathBuf, usize)> {
         return not_a_run(format!(
             "not a finished run folder of infer or pixels (no {}), nor of match --report (no {})",
             output::SCORES_FILE,
-            output::matches::SUMMARY_FILE
+            output::SUMMARY_FILE
         ));
     }
     let _lock = crate::files::Lock::acquire(run)?;

@@ -37,9 +37,10 @@ pub struct MethodScores {
     pub params: String,
     pub clusters: usize,
     pub noise: usize,
-    pub ari: f64,
-    pub nmi: f64,
-    pub purity: f64,
+    /// Scores against the folder names: None on an unlabelled folder (written as null).
+    pub ari: Option<f64>,
+    pub nmi: Option<f64>,
+    pub purity: Option<f64>,
     pub silhouette: Option<f64>,
     pub seconds: f64,
 }
@@ -54,16 +55,24 @@ pub struct Scores {
     pub dim: usize,
     pub skipped_files: usize,
     pub normalized: bool,
-    /// Leave-one-out 1-NN identity accuracy of the vectors themselves.
-    pub one_nn_accuracy: f64,
+    /// Leave-one-out 1-NN identity accuracy of the vectors themselves: None on an
+    /// unlabelled folder, or where no identity has two images to find each other.
+    pub one_nn_accuracy: Option<f64>,
     pub methods: Vec<MethodScores>,
     /// The charts drawn of these vectors (filled in by `output`).
     pub charts: Vec<PathBuf>,
-    /// Whether the folder's names are identities. Not in `scores.json` (its schema stays;
-    /// the report tells an unlabelled run by its one identity name): the printed table
-    /// needs it because a NaN 1-NN accuracy no longer means "unlabelled" alone.
-    #[serde(skip)]
+    /// Whether the folder's names are identities (files written before this field:
+    /// taken as labelled, and the report checks for the one unlabelled name).
+    #[serde(default = "labelled_by_default")]
     pub labelled: bool,
+    /// The checkpoint folder that made the vectors, when a network did (the report shows
+    /// its config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<PathBuf>,
+}
+
+fn labelled_by_default() -> bool {
+    true
 }
 
 impl Scores {
@@ -98,7 +107,7 @@ pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOption
     let mut labels = Vec::new();
     // Without identities there is nothing to score against, and no count of people for
     // k-means to take as its k.
-    let label_score = |v: f64| if emb.labelled { v } else { f64::NAN };
+    let label_score = |v: f64| Some(v).filter(|v| emb.labelled && !v.is_nan());
     for &m in &opts.methods {
         if !emb.labelled && m == cluster::Method::Kmeans && opts.params.k.is_none() {
             eprintln!("note: k-means skipped: an unlabelled folder gives it no k (pass --k)");
@@ -133,6 +142,7 @@ pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOption
         methods,
         charts: Vec::new(),
         labelled: emb.labelled,
+        checkpoint: None,
     };
     Ok(Evaluation { scores, labels, normalized })
 }
@@ -162,16 +172,16 @@ mod tests {
         let emb = embeddings(x, truth);
         let ev = evaluate(&emb, "blobs", Path::new("f"), &EvalOptions::default()).unwrap();
         let s = &ev.scores;
-        assert_eq!((s.images, s.identities, s.dim, s.one_nn_accuracy), (90, 3, 16, 1.0));
+        assert_eq!((s.images, s.identities, s.dim, s.one_nn_accuracy), (90, 3, 16, Some(1.0)));
         assert_eq!(
             s.methods.iter().map(|m| m.method.as_str()).collect::<Vec<_>>(),
             ["dbscan", "kmeans", "chinese_whispers", "average_linkage", "finch"]
         );
         // k-means with the true k is exact; the data-derived radii may leave an outermost
         // point alone (a singleton), which costs a little ARI but no purity.
-        assert_eq!(s.method(Method::Kmeans).map(|m| (m.ari, m.clusters)), Some((1.0, 3)));
+        assert_eq!(s.method(Method::Kmeans).map(|m| (m.ari, m.clusters)), Some((Some(1.0), 3)));
         for m in &s.methods {
-            assert!(m.ari >= 0.9 && m.purity == 1.0 && m.silhouette.unwrap() > 0.5, "{m:?}");
+            assert!(m.ari.unwrap() >= 0.9 && m.purity == Some(1.0) && m.silhouette.unwrap() > 0.5, "{m:?}");
         }
         assert_eq!(ev.labels.len(), 5);
         assert_eq!(ev.labels[1].0, Method::Kmeans);
@@ -192,8 +202,8 @@ mod tests {
         let opts = EvalOptions { methods: vec![Method::Kmeans], ..EvalOptions::default() };
         let raw = evaluate(&emb, "raw", Path::new("f"), &opts).unwrap();
         let unit = evaluate(&emb, "unit", Path::new("f"), &EvalOptions { normalize: true, ..opts }).unwrap();
-        assert!(raw.scores.methods[0].ari < 1.0);
-        assert_eq!(unit.scores.methods[0].ari, 1.0);
+        assert!(raw.scores.methods[0].ari.unwrap() < 1.0);
+        assert_eq!(unit.scores.methods[0].ari, Some(1.0));
         assert!(unit.scores.normalized && (unit.vectors(&emb)[[2, 0]] - 1.0).abs() < 1e-6);
     }
 }

@@ -59,10 +59,10 @@ pub fn rows_of(
             method: m.method.clone(),
             clusters: m.clusters,
             noise: m.noise,
-            ari: m.ari,
-            nmi: m.nmi,
+            ari: m.ari.unwrap_or(f64::NAN),
+            nmi: m.nmi.unwrap_or(f64::NAN),
             silhouette: m.silhouette,
-            one_nn: scores.one_nn_accuracy,
+            one_nn: scores.one_nn_accuracy.unwrap_or(f64::NAN),
             val_accuracy: train.and_then(|t| t.final_val_accuracy()),
             train_seconds: train.map(|t| t.total_seconds),
             train_images_per_sec: train.map(|t| {

@@ -113,12 +113,16 @@ pub struct Outcome {
     pub known_queries: usize,
     pub unknown_queries: usize,
     /// Known queries named correctly (and not rejected) ÷ known queries.
+    #[serde(with = "crate::files::nan_as_null")]
     pub known_accuracy: f64,
     /// Known queries named as someone else ÷ known queries.
+    #[serde(with = "crate::files::nan_as_null")]
     pub known_misnamed: f64,
     /// Known queries rejected as unknown ÷ known queries (false unknowns).
+    #[serde(with = "crate::files::nan_as_null")]
     pub false_unknown: f64,
     /// Unknown queries rejected ÷ unknown queries (true unknowns).
+    #[serde(with = "crate::files::nan_as_null")]
     pub unknown_rejected: f64,
 }
 

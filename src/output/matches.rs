@@ -1,49 +1,14 @@
 //! What `facemb match` leaves: `matches.csv` (one row per query), `match.json` (the
 //! tolerance, where it came from, and the scores when the queries carry names),
 //! `tolerance.csv` and `tolerance.png` (the sweep), and montages per matched person.
-use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
-
-use super::OutDir;
 use super::montage::{self, Groups};
 use super::plot::{Series, line_chart_png};
+use super::{MATCHED_COLUMN, MATCHES_FILE, MatchSummary, OutDir, SUMMARY_FILE, SWEEP_CHART, SWEEP_FILE};
 use crate::embed::Embeddings;
 use crate::error::Result;
 use crate::files::{Csv, write_json, write_npy};
 use crate::identify::{Candidate, Gallery, Outcome, Params, outcome, sweep, tolerance_grid};
-
-pub const MATCHES_FILE: &str = "matches.csv";
-pub const SUMMARY_FILE: &str = "match.json";
-pub const SWEEP_FILE: &str = "tolerance.csv";
-pub const SWEEP_CHART: &str = "tolerance.png";
-/// The `clusters.csv` column of a match report: each gallery face's own person, each
-/// query's matched person (−1 unknown).
-pub const MATCHED_COLUMN: &str = "matched";
-
-/// One `match` run in numbers (`match.json`).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct MatchSummary {
-    pub source: String,
-    pub gallery: PathBuf,
-    pub gallery_people: usize,
-    /// The gallery's people, by the index `clusters.csv`'s matched column uses.
-    pub people: Vec<String>,
-    pub gallery_faces: usize,
-    pub queries: PathBuf,
-    pub query_faces: usize,
-    pub k: usize,
-    pub vote: crate::identify::Vote,
-    pub tolerance: f32,
-    /// Where the tolerance came from.
-    pub tolerance_origin: String,
-    /// Queries named as a gallery person, and those left unknown.
-    pub named: usize,
-    pub unknown: usize,
-    /// The scores at the tolerance when the queries carry names (a name that is not in
-    /// the gallery should come out unknown).
-    pub scores: Option<Outcome>,
-}
 
 /// What to write besides the summary.
 pub struct MatchRun<'a> {
@@ -62,7 +27,7 @@ pub struct MatchRun<'a> {
 /// Writes the run into `out` and puts it in place; returns the summary (whose `scores`
 /// and counts it fills in).
 pub fn write(run: &MatchRun, mut summary: MatchSummary, out: OutDir) -> Result<MatchSummary> {
-    let dir = out.0.dir();
+    let dir = out.staged.dir();
     let t = run.tolerance;
     let name = |p: Option<usize>| p.map_or("unknown".to_string(), |p| run.gallery.names[p].clone());
     let mut csv = Csv::new(["query", "identity", "predicted", "distance", "nearest", "runner_up", "runner_up_distance"]);
@@ -129,10 +94,8 @@ pub fn write(run: &MatchRun, mut summary: MatchSummary, out: OutDir) -> Result<M
     write_json(&dir.join(SUMMARY_FILE), &summary)?;
     if run.report {
         write_report_inputs(run, dir)?;
-        let bytes = super::report::write(dir, out.path())?;
-        eprintln!("report {} ({:.1} MB)", out.path().join(super::report::REPORT_FILE).display(), bytes as f64 / 1e6);
     }
-    out.0.commit()?;
+    out.finish(run.report)?;
     Ok(summary)
 }
 

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
 
 use crate::embed::Embeddings;
 use crate::error::{Error, Result};
@@ -30,6 +31,41 @@ pub const CLUSTERS_FILE: &str = "clusters.csv";
 pub const SCORES_FILE: &str = "scores.json";
 /// The 2-D layouts behind the charts: `row`, `tsne_x`, `tsne_y`, `umap_x`, `umap_y`.
 pub const LAYOUTS_FILE: &str = "layouts.csv";
+
+pub const MATCHES_FILE: &str = "matches.csv";
+pub const SUMMARY_FILE: &str = "match.json";
+pub const SWEEP_FILE: &str = "tolerance.csv";
+pub const SWEEP_CHART: &str = "tolerance.png";
+/// The `clusters.csv` column of a match report: each gallery face's own person, each
+/// query's matched person (−1 unknown).
+pub const MATCHED_COLUMN: &str = "matched";
+
+/// One `match` run in numbers (`match.json`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MatchSummary {
+    pub source: String,
+    /// The checkpoint that made the vectors, when a network did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<PathBuf>,
+    pub gallery: PathBuf,
+    pub gallery_people: usize,
+    /// The gallery's people, by the index `clusters.csv`'s matched column uses.
+    pub people: Vec<String>,
+    pub gallery_faces: usize,
+    pub queries: PathBuf,
+    pub query_faces: usize,
+    pub k: usize,
+    pub vote: crate::identify::Vote,
+    pub tolerance: f32,
+    /// Where the tolerance came from.
+    pub tolerance_origin: String,
+    /// Queries named as a gallery person, and those left unknown.
+    pub named: usize,
+    pub unknown: usize,
+    /// The scores at the tolerance when the queries carry names (a name that is not in
+    /// the gallery should come out unknown).
+    pub scores: Option<crate::identify::Outcome>,
+}
 
 /// File stems of the charts to draw (`<stem>_<E>.png`); None draws no chart. `montage`
 /// draws one picture per cluster ([`montage`]); `report` writes `report.html` ([`report`]).
@@ -49,7 +85,11 @@ impl Charts {
 
 /// The destination of one run, checked and locked before any work is done (a bad
 /// `--out` is refused before an hour of embedding, not after).
-pub struct OutDir(Staged);
+pub struct OutDir {
+    staged: Staged,
+    /// Where the run's clusters are kept as folders too (`--save-clusters`), when asked.
+    keep: Option<folders::ClusterFolders>,
+}
 
 impl OutDir {
     /// [`OutDir::begin_claimed`] for a run that reads one input folder.
@@ -65,11 +105,32 @@ impl OutDir {
         let ours = |name: &str| RUN_FILES.contains(&name) || name.ends_with(".png");
         let hint = "a run replaces its folder whole, so choose a new or empty --out";
         may_replace("--out", dir, claims, Replaceable::Folder { ours: &ours, hint })?;
-        Ok(OutDir(Staged::begin("output", dir)?))
+        Ok(OutDir { staged: Staged::begin("output", dir)?, keep: None })
     }
 
     pub fn path(&self) -> &Path {
-        self.0.target()
+        self.staged.target()
+    }
+
+    /// The run also keeps its clusters as folders at `keep` (checked and locked already).
+    pub fn keeping(self, keep: Option<folders::ClusterFolders>) -> Self {
+        OutDir { keep, ..self }
+    }
+
+    /// Writes `report.html` from the run files staged so far when `report` asks for it,
+    /// then puts the folder in place.
+    fn finish(self, report: bool) -> Result<()> {
+        if report {
+            let t = Instant::now();
+            let bytes = report::write(self.staged.dir(), self.path())?;
+            eprintln!(
+                "report {} ({:.1} MB) in {:.1} s",
+                self.path().join(report::REPORT_FILE).display(),
+                bytes as f64 / 1e6,
+                t.elapsed().as_secs_f64()
+            );
+        }
+        self.staged.commit()
     }
 }
 
@@ -82,9 +143,9 @@ const RUN_FILES: [&str; 10] = [
     LAYOUTS_FILE,
     report::REPORT_FILE,
     montage::MONTAGE_DIR,
-    matches::MATCHES_FILE,
-    matches::SUMMARY_FILE,
-    matches::SWEEP_FILE,
+    MATCHES_FILE,
+    SUMMARY_FILE,
+    SWEEP_FILE,
 ];
 
 /// `base/<name>`, the default output folder of input folder `input` named `name`, unless
@@ -119,18 +180,20 @@ pub fn report(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOptions,
     report_and_keep(emb, source, folder, opts, charts, out, None)
 }
 
-/// [`report`], and the clusters kept as folders when `keep` says where.
+/// [`report`], and the clusters kept as folders when `out` keeps them
+/// ([`OutDir::keeping`]); `checkpoint` is the network's, recorded in the scores.
 pub fn report_and_keep(
     emb: &Embeddings,
     source: &str,
     folder: &Path,
     opts: &EvalOptions,
     charts: &Charts,
-    out: OutDir,
-    keep: Option<folders::ClusterFolders>,
+    mut out: OutDir,
+    checkpoint: Option<&Path>,
 ) -> Result<Scores> {
-    let evaluation = evaluate::evaluate(emb, source, folder, opts)?;
-    if let Some(keep) = keep {
+    let mut evaluation = evaluate::evaluate(emb, source, folder, opts)?;
+    evaluation.scores.checkpoint = checkpoint.map(Path::to_path_buf);
+    if let Some(keep) = out.keep.take() {
         let (method, labels) =
             kept_clustering(&evaluation).ok_or_else(|| Error::Invalid("--save-clusters needs a clustering method (--methods)".into()))?;
         let dir = keep.path().to_path_buf();
@@ -144,7 +207,7 @@ pub fn report_and_keep(
 /// staging folder of `out`, then puts it in place; `scores.json` comes last, so a
 /// folder with it is a finished run.
 pub fn write(emb: &Embeddings, evaluation: Evaluation, charts: &Charts, seed: u64, out: OutDir) -> Result<Scores> {
-    let out_dir = out.0.dir();
+    let out_dir = out.staged.dir();
     write_npy(&out_dir.join(EMBEDDINGS_FILE), &emb.matrix)?;
     fault_point("output:written-vectors");
 
@@ -178,17 +241,7 @@ pub fn write(emb: &Embeddings, evaluation: Evaluation, charts: &Charts, seed: u6
     // The charts' final paths: where they will be once the folder is in place.
     scores.charts = drawn.iter().filter_map(|p| p.file_name()).map(|n| out.path().join(n)).collect();
     write_json(&out_dir.join(SCORES_FILE), &scores)?;
-    if charts.report {
-        let t = Instant::now();
-        let bytes = report::write(out_dir, out.path())?;
-        eprintln!(
-            "report {} ({:.1} MB) in {:.1} s",
-            out.path().join(report::REPORT_FILE).display(),
-            bytes as f64 / 1e6,
-            t.elapsed().as_secs_f64()
-        );
-    }
-    out.0.commit()?;
+    out.finish(charts.report)?;
     Ok(scores)
 }
 

@@ -13,8 +13,9 @@ use base64::Engine as _;
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
-use super::{CLUSTERS_FILE, EMBEDDINGS_FILE, INDEX_FILE, LAYOUTS_FILE, SCORES_FILE};
+use super::{CLUSTERS_FILE, EMBEDDINGS_FILE, INDEX_FILE, LAYOUTS_FILE, MatchSummary, SCORES_FILE, table};
 use crate::error::{Error, Result};
+use crate::evaluate::Scores;
 use crate::files::{atomic_write, check_regular, read_csv, read_npy, read_text};
 use crate::image::ImageSpec;
 use crate::image::decode::load_image;
@@ -43,6 +44,8 @@ struct Head {
     table: Value,
     note: String,
     source: String,
+    /// The checkpoint that made the vectors (its config is shown).
+    checkpoint: Option<std::path::PathBuf>,
     labelled: bool,
     normalized: bool,
     /// Rows of the gallery at the top of a match run (0 otherwise).
@@ -51,101 +54,65 @@ struct Head {
     group_names: Option<(String, Vec<String>)>,
 }
 
-fn read_json(path: &Path) -> Result<Value> {
+/// A run file read back into the type that wrote it.
+fn read_typed<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = read_text(path)?;
     serde_json::from_str(&text).map_err(|e| Error::Data { path: path.to_path_buf(), reason: e.to_string() })
 }
 
-/// A score as the tables print it: three decimals, "n/a" where there is none (scores.json
-/// holds null for a NaN: a score that needs identities, or one undefined on this folder).
-fn score(v: &Value) -> String {
-    v.as_f64().map_or("n/a".into(), |x| format!("{x:.3}"))
-}
-
 /// The head of an `infer` / `pixels` run, from its `scores.json`; `names` are the
 /// identities of `index.csv`.
-fn clustering_head(s: &Value, n: usize, names: &[String]) -> Head {
-    // A null 1-NN accuracy alone does not make a folder unlabelled: it is also null on a
-    // labelled folder where no identity has two images. An unlabelled folder's one name
-    // says it.
-    let labelled = !s["one_nn_accuracy"].is_null() || names != [crate::image::folder::UNLABELLED];
-    let skipped = s["skipped_files"].as_u64().unwrap_or(0);
-    let summary = format!(
-        "{} on {}: {}, {}, E = {}{}{}",
-        s["source"].as_str().unwrap_or("?"),
-        s["folder"].as_str().unwrap_or("?"),
-        super::table::count(n, "image"),
-        if labelled { super::table::count(s["identities"].as_u64().unwrap_or(0) as usize, "identity") } else { "unlabelled".into() },
-        s["dim"],
-        if s["normalized"].as_bool() == Some(true) { ", L2-normalised" } else { "" },
-        if skipped > 0 { format!(", {} skipped", super::table::count(skipped as usize, "file")) } else { String::new() },
-    );
-    let rows: Vec<Value> = s["methods"]
-        .as_array()
-        .map(|ms| {
-            ms.iter()
-                .map(|m| {
-                    json!([
-                        m["method"],
-                        m["clusters"],
-                        m["noise"],
-                        score(&m["ari"]),
-                        score(&m["nmi"]),
-                        score(&m["purity"]),
-                        score(&m["silhouette"]),
-                        m["params"]
-                    ])
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+fn clustering_head(s: &Scores, names: &[String]) -> Head {
+    // A file written before `labelled` existed reads as labelled: its one unlabelled
+    // name still says it.
+    let labelled = s.labelled && names != [crate::image::folder::UNLABELLED];
+    let s = Scores { labelled, ..s.clone() };
     Head {
-        summary,
-        table: json!({ "header": ["method", "clusters", "noise", "ARI", "NMI", "purity", "silhouette", "parameters"], "rows": rows, "left": [0, 7] }),
-        note: if labelled {
-            format!("leave-one-out 1-NN identity accuracy: {}", super::table::one_nn(s["one_nn_accuracy"].as_f64().unwrap_or(f64::NAN)))
-        } else {
-            "unlabelled folder: scores that need identities are left out".into()
-        },
-        source: s["source"].as_str().unwrap_or("").into(),
+        summary: table::headline(&s),
+        table: json!({ "header": table::HEADER, "rows": table::rows(&s), "left": [0, 7] }),
+        note: table::footnote(&s),
+        source: s.source.clone(),
+        checkpoint: s.checkpoint.clone(),
         labelled,
-        normalized: s["normalized"].as_bool().unwrap_or(false),
+        normalized: s.normalized,
         gallery_rows: 0,
         group_names: None,
     }
 }
 
 /// The head of a `match` run, from its `match.json`.
-fn match_head(m: &Value) -> Head {
+fn match_head(m: &MatchSummary) -> Head {
+    let share = |v: f64| table::score(Some(v));
     let mut rows = vec![
+        json!(["gallery", format!("{} ({} people, {} faces)", m.gallery.display(), m.gallery_people, m.gallery_faces)]),
+        json!(["queries", format!("{} ({} faces)", m.queries.display(), m.query_faces)]),
         json!([
-            "gallery",
-            format!("{} ({} people, {} faces)", m["gallery"].as_str().unwrap_or("?"), m["gallery_people"], m["gallery_faces"])
+            "vote",
+            format!(
+                "{} of the k = {} nearest gallery faces",
+                serde_json::to_value(m.vote).unwrap_or_default().as_str().unwrap_or("?"),
+                m.k
+            )
         ]),
-        json!(["queries", format!("{} ({} faces)", m["queries"].as_str().unwrap_or("?"), m["query_faces"])]),
-        json!(["vote", format!("{} of the k = {} nearest gallery faces", m["vote"].as_str().unwrap_or("?"), m["k"])]),
-        json!(["tolerance", format!("{} ({})", score(&m["tolerance"]), m["tolerance_origin"].as_str().unwrap_or(""))]),
-        json!(["named / unknown", format!("{} / {}", m["named"], m["unknown"])]),
+        json!(["tolerance", format!("{} ({})", share(m.tolerance as f64), m.tolerance_origin)]),
+        json!(["named / unknown", format!("{} / {}", m.named, m.unknown)]),
     ];
-    let o = &m["scores"];
-    let labelled = !o.is_null();
-    if labelled {
-        rows.push(json!(["known people named correctly", format!("{} of {} queries", score(&o["known_accuracy"]), o["known_queries"])]));
-        rows.push(json!(["known people named as someone else", score(&o["known_misnamed"])]));
-        rows.push(json!(["known people taken for unknown", score(&o["false_unknown"])]));
-        rows.push(json!(["unknown people turned away", format!("{} of {} queries", score(&o["unknown_rejected"]), o["unknown_queries"])]));
+    if let Some(o) = &m.scores {
+        rows.push(json!(["known people named correctly", format!("{} of {} queries", share(o.known_accuracy), o.known_queries)]));
+        rows.push(json!(["known people named as someone else", share(o.known_misnamed)]));
+        rows.push(json!(["known people taken for unknown", share(o.false_unknown)]));
+        rows.push(json!(["unknown people turned away", format!("{} of {} queries", share(o.unknown_rejected), o.unknown_queries)]));
     }
-    let people: Vec<String> =
-        m["people"].as_array().map(|p| p.iter().map(|v| v.as_str().unwrap_or("?").to_string()).collect()).unwrap_or_default();
     Head {
-        summary: format!("{}: faces of {} matched against a gallery of known people", m["source"].as_str().unwrap_or("?"), m["queries"].as_str().unwrap_or("?")),
+        summary: format!("{}: faces of {} matched against a gallery of known people", m.source, m.queries.display()),
         table: json!({ "header": ["", "value"], "rows": rows, "left": [0, 1] }),
         note: "The map shows the gallery's faces and the queries (ringed) together; the regions are where the known people's faces would place a new one.".into(),
-        source: m["source"].as_str().unwrap_or("").into(),
+        source: m.source.clone(),
+        checkpoint: m.checkpoint.clone(),
         labelled: true,
         normalized: false,
-        gallery_rows: m["gallery_faces"].as_u64().unwrap_or(0) as usize,
-        group_names: Some((super::matches::MATCHED_COLUMN.into(), people)),
+        gallery_rows: m.gallery_faces,
+        group_names: Some((super::MATCHED_COLUMN.into(), m.people.clone())),
     }
 }
 
@@ -157,9 +124,9 @@ fn page_data(dir: &Path, shown_as: &Path) -> Result<Value> {
     // it (read_json), not a sign of a match run.
     let scores = dir.join(SCORES_FILE);
     let head = if scores.exists() {
-        clustering_head(&read_json(&scores)?, n, &names)
+        clustering_head(&read_typed(&scores)?, &names)
     } else {
-        match_head(&read_json(&dir.join(super::matches::SUMMARY_FILE))?)
+        match_head(&read_typed(&dir.join(super::SUMMARY_FILE))?)
     };
     let bad = |file: &str, reason: String| Error::Data { path: dir.join(file), reason };
     let clusters_csv = read_csv(&dir.join(CLUSTERS_FILE))?;
@@ -179,9 +146,9 @@ fn page_data(dir: &Path, shown_as: &Path) -> Result<Value> {
     let layouts = layouts(dir, n, head.normalized)?;
     let thumbs: Vec<String> = paths.par_iter().map(|p| thumbnail(Path::new(p)).unwrap_or_default()).collect();
     let config = head
-        .source
-        .strip_prefix("cnn ")
-        .and_then(|ck| read_text(&Path::new(ck).join(crate::model::checkpoint::CONFIG_FILE)).ok().map(|c| (ck.to_string(), c)));
+        .checkpoint
+        .as_ref()
+        .and_then(|ck| read_text(&ck.join(crate::model::checkpoint::CONFIG_FILE)).ok().map(|c| (ck.display().to_string(), c)));
     Ok(json!({
         "run": shown_as.display().to_string(),
         "summary": head.summary,

@@ -12,22 +12,37 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
-/// A score as the tables print it: three decimals, "n/a" for NaN (a score that needs
-/// identities on an unlabelled folder, or one undefined on this folder).
-pub fn score(v: f64) -> String {
-    if v.is_nan() { "n/a".into() } else { format!("{v:.3}") }
+/// A score as the tables print it: three decimals, "n/a" where there is none (a score
+/// that needs identities on an unlabelled folder, or one undefined on this folder).
+pub fn score(v: Option<f64>) -> String {
+    v.filter(|v| !v.is_nan()).map_or("n/a".into(), |v| format!("{v:.3}"))
 }
 
-/// The leave-one-out 1-NN accuracy as printed: NaN is a labelled folder where no image
-/// has another of its identity to find, which "0.000" would misreport as all wrong.
-pub fn one_nn(v: f64) -> String {
-    if v.is_nan() { "n/a (no identity has two images)".into() } else { format!("{v:.3}") }
+/// The columns of the score table, printed and in the report alike.
+pub const HEADER: [&str; 8] = ["method", "clusters", "noise", "ARI", "NMI", "purity", "silhouette", "parameters"];
+
+/// One row per clustering method, under [`HEADER`].
+pub fn rows(s: &Scores) -> Vec<[String; 8]> {
+    s.methods
+        .iter()
+        .map(|m| {
+            [
+                m.method.clone(),
+                m.clusters.to_string(),
+                m.noise.to_string(),
+                score(m.ari),
+                score(m.nmi),
+                score(m.purity),
+                score(m.silhouette),
+                m.params.clone(),
+            ]
+        })
+        .collect()
 }
 
-pub fn table(s: &Scores) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
+/// The line above the table: what made the vectors, of which folder, how many.
+pub fn headline(s: &Scores) -> String {
+    format!(
         "{} on {}: {}, {}, E = {}{}{}",
         s.source,
         s.folder.display(),
@@ -36,31 +51,28 @@ pub fn table(s: &Scores) -> String {
         s.dim,
         if s.normalized { ", L2-normalised" } else { "" },
         if s.skipped_files > 0 { format!(", {} skipped", count(s.skipped_files, "file")) } else { String::new() }
-    );
-    let _ = writeln!(
-        out,
-        "{:<17} {:>8} {:>6} {:>6} {:>6} {:>6} {:>10}  params",
-        "method", "clusters", "noise", "ARI", "NMI", "purity", "silhouette"
-    );
-    for m in &s.methods {
-        let _ = writeln!(
-            out,
-            "{:<17} {:>8} {:>6} {:>6} {:>6} {:>6} {:>10}  {}",
-            m.method,
-            m.clusters,
-            m.noise,
-            score(m.ari),
-            score(m.nmi),
-            score(m.purity),
-            score(m.silhouette.unwrap_or(f64::NAN)),
-            m.params
-        );
+    )
+}
+
+/// The line below the table: the 1-NN accuracy, or why there is none.
+pub fn footnote(s: &Scores) -> String {
+    match (s.labelled, s.one_nn_accuracy) {
+        (false, _) => "unlabelled folder: ARI, NMI, purity and 1-NN accuracy need identity folders".into(),
+        // No image has another of its identity to find: "0.000" would misreport it as all wrong.
+        (true, None) => "leave-one-out 1-NN identity accuracy: n/a (no identity has two images)".into(),
+        (true, Some(v)) => format!("leave-one-out 1-NN identity accuracy: {v:.3}"),
     }
-    if s.labelled {
-        let _ = write!(out, "leave-one-out 1-NN identity accuracy: {}", one_nn(s.one_nn_accuracy));
-    } else {
-        let _ = write!(out, "unlabelled folder: ARI, NMI, purity and 1-NN accuracy need identity folders");
+}
+
+pub fn table(s: &Scores) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", headline(s));
+    let [a, b, c, d, e, f, g, _] = HEADER;
+    let _ = writeln!(out, "{a:<17} {b:>8} {c:>6} {d:>6} {e:>6} {f:>6} {g:>10}  params");
+    for [a, b, c, d, e, f, g, h] in rows(s) {
+        let _ = writeln!(out, "{a:<17} {b:>8} {c:>6} {d:>6} {e:>6} {f:>6} {g:>10}  {h}");
     }
+    let _ = write!(out, "{}", footnote(s));
     out
 }
 
@@ -76,9 +88,9 @@ mod tests {
             params: "k = 2 (given)".into(),
             clusters: 2,
             noise: 0,
-            ari: 0.5,
-            nmi: 0.25,
-            purity: 1.0,
+            ari: Some(0.5),
+            nmi: Some(0.25),
+            purity: Some(1.0),
             silhouette: None,
             seconds: 0.0,
         };
@@ -90,10 +102,11 @@ mod tests {
             dim: 64,
             skipped_files: 1,
             normalized: true,
-            one_nn_accuracy: 0.9,
+            one_nn_accuracy: Some(0.9),
             methods: vec![m],
             charts: Vec::new(),
             labelled: true,
+            checkpoint: None,
         };
         let t = table(&s);
         let lines: Vec<&str> = t.lines().collect();
@@ -101,10 +114,10 @@ mod tests {
         assert!(lines[2].starts_with("kmeans") && lines[2].contains(" 0.500  0.250  1.000        n/a  k = 2 (given)"), "{}", lines[2]);
         assert_eq!(lines[3], "leave-one-out 1-NN identity accuracy: 0.900");
         // Labelled, but no identity with a second image: the 1-NN accuracy is undefined.
-        let t = table(&Scores { one_nn_accuracy: f64::NAN, ..s.clone() });
+        let t = table(&Scores { one_nn_accuracy: None, ..s.clone() });
         assert_eq!(t.lines().last().unwrap(), "leave-one-out 1-NN identity accuracy: n/a (no identity has two images)");
         assert!(t.lines().next().unwrap().contains("2 identities"));
-        let t = table(&Scores { one_nn_accuracy: f64::NAN, labelled: false, ..s });
+        let t = table(&Scores { one_nn_accuracy: None, labelled: false, ..s });
         assert!(t.contains("10 images, unlabelled") && t.contains("unlabelled folder:"), "{t}");
         assert_eq!([count(1, "identity"), count(3, "identity"), count(0, "image")], ["1 identity", "3 identities", "0 images"]);
     }
