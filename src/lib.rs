@@ -20,7 +20,7 @@
 //! Drivers on top: [`commands`] (each command as one library call), [`cli`] (arguments →
 //! settings → one call), [`experiment`] (sizes × seeds), [`bench`] (speed). Shared
 //! below everything: [`config`] (every setting and default), [`error`], [`backend`] (the
-//! device), [`files`] (JSON / CSV / npy), [`progress`] (bars), [`neighbors`] (exact k-NN)
+//! device), [`files`] (JSON / CSV / npy), [`intern`] (names → numbers), [`progress`] (bars), [`neighbors`] (exact k-NN)
 //! and [`synthetic`] (generated test data).
 pub mod backend;
 pub mod bench;
@@ -36,6 +36,7 @@ pub mod experiment;
 pub mod files;
 pub mod identify;
 pub mod image;
+pub mod intern;
 pub mod model;
 pub mod neighbors;
 pub mod output;

@@ -107,25 +107,7 @@ impl EvalArgs {
     /// The clustering and scoring settings; normalisation is left to the embedder's
     /// default unless `--normalize` or `--raw` says otherwise.
     pub fn evaluation(&self) -> Result<commands::Evaluation> {
-        let flag = |name: &str, why: &str| Err(Error::Invalid(format!("--{name}: {why}")));
-        if self.eps.is_some_and(|e| !(e.is_finite() && e > 0.0)) {
-            return flag("eps", "must be a positive number");
-        }
-        if self.link_threshold.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
-            return flag("link-threshold", "must be a positive number");
-        }
-        if self.cw_threshold.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
-            return flag("cw-threshold", "must be a number ≥ 0");
-        }
-        if self.k == Some(0) {
-            return flag("k", "must be ≥ 1");
-        }
-        if self.min_samples == 0 {
-            return flag("min-samples", "must be ≥ 1");
-        }
-        if self.methods.is_empty() {
-            return flag("methods", "name at least one method");
-        }
+        self.check()?;
         let options = EvalOptions {
             methods: self.methods.clone(),
             params: cluster::Params {
@@ -148,6 +130,30 @@ impl EvalArgs {
             None
         };
         Ok(commands::Evaluation { options, normalize, unlabelled: self.unlabelled })
+    }
+
+    /// Refuses a clustering value no method can use.
+    fn check(&self) -> Result<()> {
+        let flag = |name: &str, why: &str| Err(Error::Invalid(format!("--{name}: {why}")));
+        if self.eps.is_some_and(|e| !(e.is_finite() && e > 0.0)) {
+            return flag("eps", "must be a positive number");
+        }
+        if self.link_threshold.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
+            return flag("link-threshold", "must be a positive number");
+        }
+        if self.cw_threshold.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
+            return flag("cw-threshold", "must be a number ≥ 0");
+        }
+        if self.k == Some(0) {
+            return flag("k", "must be ≥ 1");
+        }
+        if self.min_samples == 0 {
+            return flag("min-samples", "must be ≥ 1");
+        }
+        if self.methods.is_empty() {
+            return flag("methods", "name at least one method");
+        }
+        Ok(())
     }
 }
 

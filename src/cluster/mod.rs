@@ -14,8 +14,6 @@ pub mod finch;
 mod kmeans;
 pub mod linkage;
 
-use std::collections::HashMap;
-
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
@@ -207,16 +205,8 @@ pub(crate) fn check_columns(x: ArrayView2<f32>) -> Result<()> {
 
 /// Renumbers labels 0..C−1 in order of first appearance; negative labels stay −1.
 pub(crate) fn relabel<T: Copy + Eq + std::hash::Hash>(raw: impl IntoIterator<Item = Option<T>>) -> Vec<i64> {
-    let mut ids: HashMap<T, i64> = HashMap::new();
-    raw.into_iter()
-        .map(|l| match l {
-            None => -1,
-            Some(l) => {
-                let next = ids.len() as i64;
-                *ids.entry(l).or_insert(next)
-            }
-        })
-        .collect()
+    let mut ids = crate::intern::Interner::new();
+    raw.into_iter().map(|l| l.map_or(-1, |l| ids.id(&l) as i64)).collect()
 }
 
 #[cfg(test)]

@@ -154,14 +154,8 @@ pub fn purity(truth: &[usize], pred: &[i64]) -> f64 {
 pub fn silhouette(x: ArrayView2<f32>, pred: &[i64]) -> Option<f64> {
     assert_eq!(x.nrows(), pred.len(), "one cluster label per row");
     let kept: Vec<usize> = (0..pred.len()).filter(|&i| pred[i] >= 0).collect();
-    let mut ids: HashMap<i64, usize> = HashMap::new();
-    let cluster: Vec<usize> = kept
-        .iter()
-        .map(|&i| {
-            let next = ids.len();
-            *ids.entry(pred[i]).or_insert(next)
-        })
-        .collect();
+    let mut ids = crate::intern::Interner::new();
+    let cluster: Vec<usize> = kept.iter().map(|&i| ids.id(&pred[i])).collect();
     let n_clusters = ids.len();
     if n_clusters < 2 {
         return None;

@@ -337,19 +337,15 @@ pub fn read_index(dir: &Path) -> Result<Index> {
         return Err(Error::Data { path: csv, reason });
     }
     let mut index = Index { paths: Vec::new(), identity: Vec::new(), names: Vec::new() };
-    let mut ids = std::collections::HashMap::new();
+    let mut ids = crate::intern::Interner::new();
     for row in table.rows {
         // read_csv keeps every row as long as the header (four fields); the error cannot occur.
         let [_, path, identity, _] = <[String; 4]>::try_from(row)
             .map_err(|f| Error::Data { path: csv.clone(), reason: format!("a row of {} fields, not 4", f.len()) })?;
-        let next = ids.len();
-        let id = *ids.entry(identity.clone()).or_insert_with(|| {
-            index.names.push(identity);
-            next
-        });
+        index.identity.push(ids.id(&identity));
         index.paths.push(path);
-        index.identity.push(id);
     }
+    index.names = ids.into_values();
     Ok(index)
 }
 

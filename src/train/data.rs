@@ -1,6 +1,5 @@
 //! In-memory training sets: the face / non-face folder and the identity pool, their
 //! stratified split, and the batcher that turns indices into tensors.
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
@@ -171,18 +170,12 @@ impl IdentitySet {
     /// in order of first appearance (folders in order, names sorted within each).
     pub fn load(roots: &[PathBuf], spec: ImageSpec, min_images: usize) -> Result<Self> {
         let (mut paths, mut person_of, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
-        let mut ids: HashMap<String, usize> = HashMap::new();
-        let mut all_names = Vec::new();
+        let mut ids = crate::intern::Interner::new();
         for root in roots {
             let folder = IdentityFolder::scan(root)?;
             skipped.extend(folder.skipped);
             for (p, &i) in folder.paths.into_iter().zip(&folder.identity) {
-                let next = ids.len();
-                let id = *ids.entry(folder.names[i].clone()).or_insert(next);
-                if id == next {
-                    all_names.push(folder.names[i].clone());
-                }
-                person_of.push(id);
+                person_of.push(ids.id(&folder.names[i]));
                 paths.push(p);
             }
         }
@@ -193,7 +186,8 @@ impl IdentitySet {
             people[person_of[i]].push(row);
         }
         let paths: Vec<PathBuf> = kept.iter().map(|&i| paths[i].clone()).collect();
-        let (people, names): (Vec<_>, Vec<_>) = people.into_iter().zip(all_names).filter(|(p, _)| p.len() >= min_images.max(1)).unzip();
+        let (people, names): (Vec<_>, Vec<_>) =
+            people.into_iter().zip(ids.into_values()).filter(|(p, _)| p.len() >= min_images.max(1)).unzip();
         if people.len() < 2 {
             let path = roots.first().cloned().unwrap_or_default();
             return Err(Error::Data { path, reason: format!("need at least 2 people with {min_images} or more readable images each") });
