@@ -119,7 +119,7 @@ pub fn run(method: Method, x: ArrayView2<f32>, params: &Params, identities: usiz
     // held-out people's (see `SCALE_QUANTILE`).
     let calibrated = |name: &str, t: f32, c: &Calibrated| {
         let scale = pair_distance_quantile(x, SCALE_QUANTILE);
-        if !(scale > 0.0) {
+        if scale.is_nan() || scale <= 0.0 {
             // Identical faces (or one): no scale to carry the value by, so it is used as calibrated.
             let how = format!(
                 "{name} = {} (calibrated on {}, not scaled: this folder's {}th-percentile distance is 0)",

@@ -204,8 +204,7 @@ fn case_10_a_gallery_value_beyond_f32_or_an_image_as_gallery_is_refused() {
     assert!(o.status.success(), "{}", text(&o));
     // 10. A value beyond f32 named a stranger at distance 0.
     let json = std::fs::read_to_string(t.join("g.json")).unwrap();
-    let first =
-        json.split("\"vectors\": [").nth(1).unwrap().split(|c: char| c == ',' || c == ']').next().unwrap().trim().trim_start_matches('[');
+    let first = json.split("\"vectors\": [").nth(1).unwrap().split([',', ']']).next().unwrap().trim().trim_start_matches('[');
     let first = first.trim();
     std::fs::write(t.join("inf.json"), json.replacen(&format!("[\n      {first},"), "[\n      1e308,", 1)).unwrap();
     let o = facemb(&["match", "-g", "inf.json", "-q", s(&queries), "--pixels", "8", "--out", "b", "--quiet"], t);
