@@ -9,8 +9,19 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_text(path, &json_text(value)?)
+}
+
+/// [`write_json`] through [`atomic_write`], for a file replaced in place (a gallery, a
+/// checkpoint's calibration) rather than written into a staging folder.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    atomic_write(path, json_text(value)?.as_bytes())
+}
+
+/// `value` as the JSON facemb writes: pretty, with a final line break.
+fn json_text<T: Serialize>(value: &T) -> Result<String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?;
-    write_text(path, &(text + "\n"))
+    Ok(text + "\n")
 }
 
 pub fn write_text(path: &Path, text: &str) -> Result<()> {

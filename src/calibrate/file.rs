@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::files::{atomic_write, read_text};
+use crate::files::{read_text, write_json_atomic};
 use crate::model::checkpoint::{CALIBRATION_FILE, Checkpoint};
 use crate::project::whiten::Whitening;
 
@@ -118,8 +118,7 @@ pub fn load(ck: &Checkpoint) -> Result<Option<Calibration>> {
 
 /// Writes `cal` into the checkpoint folder `dir`, replacing any earlier calibration whole.
 pub fn save(dir: &Path, cal: &Calibration) -> Result<()> {
-    let text = serde_json::to_string_pretty(cal).map_err(|e| Error::Invalid(e.to_string()))?;
-    atomic_write(&dir.join(CALIBRATION_FILE), (text + "\n").as_bytes())
+    write_json_atomic(&dir.join(CALIBRATION_FILE), cal)
 }
 
 /// The whitening `infer --whiten` applies: the one fitted on the held-out people (`c`,

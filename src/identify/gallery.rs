@@ -7,7 +7,7 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::files::{Claims, Replaceable, atomic_write, first_bytes, may_replace, read_text};
+use crate::files::{Claims, Replaceable, first_bytes, may_replace, read_text, write_json_atomic};
 
 /// The first field of a gallery file, so that any other JSON is told apart.
 pub const FORMAT: &str = "facemb-gallery/1";
@@ -135,8 +135,7 @@ impl Gallery {
             paths: self.paths.clone(),
             vectors: self.vectors.rows().into_iter().map(|r| r.to_vec()).collect(),
         };
-        let text = serde_json::to_string_pretty(&file).map_err(|e| Error::Invalid(e.to_string()))?;
-        atomic_write(path, (text + "\n").as_bytes())
+        write_json_atomic(path, &file)
     }
 
     /// Reads a gallery written by [`Gallery::save`].
