@@ -536,6 +536,105 @@ pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
     Error::Config { path: path.into(), reason }
 }
 
+/// The smallest face `detect` looks for, in pixels of face width (the framing box is
+/// [`FRAMING_PER_FACE`] × that): dlib's HOG detector stops near 40 px, MTCNN's default 20.
+pub const DEFAULT_MIN_FACE: f32 = 20.0;
+/// Framing box side (the LFW crop of the training pools, 150 of the 250 px LFW photo)
+/// per face width (about 100 px of it): what `--min-face` converts with.
+pub const FRAMING_PER_FACE: f32 = 1.5;
+/// A window is a face when the detector's probability is at least this.
+pub const DEFAULT_FACE_SCORE: f32 = 0.8;
+
+/// facemb's face detector (`facemb train-detector -c configs/detector.toml`): a small
+/// fully convolutional network that, for every `window` × `window` grey window (stride
+/// 2^(blocks − 1)) of every level of an image pyramid, says face or not and where the
+/// face's framing box is and how it is turned. Trained on faces pasted into face-free
+/// scenes (`crate::detect::scenes`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorConfig {
+    /// Checkpoint folder name.
+    pub name: String,
+    /// Face-free photos the faces are pasted into; one in five (by a hash of the file
+    /// name) is kept for testing.
+    pub scenes: PathBuf,
+    /// Identity folders whose faces are pasted: training pools only, never the people a
+    /// detector is tested on.
+    pub faces: Vec<PathBuf>,
+    /// At most this many faces are read, spread evenly over the folders' files.
+    pub max_faces: usize,
+    pub net: DetectorNetConfig,
+    pub steps: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+    /// Steps between saves of the resume state (and a line of progress).
+    pub save_every: usize,
+}
+
+/// The detector network: 3 × 3 valid convolutions with ReLU (each but the last followed
+/// by a 2 × 2 max-pool), a convolution over what is left of the window to `head`
+/// channels, and a 1 × 1 convolution to the six outputs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorNetConfig {
+    pub window: usize,
+    pub channels: Vec<usize>,
+    pub head: usize,
+}
+
+impl DetectorNetConfig {
+    /// Side of the feature map a window leaves before the head (its kernel size).
+    pub fn head_kernel(&self) -> usize {
+        let mut side = self.window as isize;
+        for i in 0..self.channels.len() {
+            side -= 2;
+            if i + 1 < self.channels.len() {
+                side /= 2;
+            }
+        }
+        side.max(0) as usize
+    }
+
+    /// Pixels between neighbouring windows when the network slides over an image.
+    pub fn stride(&self) -> usize {
+        1 << self.channels.len().saturating_sub(1)
+    }
+}
+
+impl DetectorConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = crate::files::read_text(path)?;
+        let cfg: DetectorConfig = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).map_err(|e| Error::Config { path: path.into(), reason: e.to_string() })?
+        } else {
+            toml::from_str(&text).map_err(|e| Error::Config { path: path.into(), reason: e.to_string() })?
+        };
+        cfg.validate().map_err(|reason| Error::Config { path: path.into(), reason })?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let n = &self.net;
+        if n.channels.is_empty() || n.channels.iter().chain([&n.head]).any(|&c| c == 0 || c > MAX_WIDTH) {
+            return Err(format!("net: channels and head must be in 1..={MAX_WIDTH}"));
+        }
+        if !(8..=MAX_IMAGE_SIZE).contains(&n.window) || n.head_kernel() == 0 {
+            return Err(format!("net: window {} is too small for {} blocks", n.window, n.channels.len()));
+        }
+        if self.faces.is_empty() || self.max_faces == 0 {
+            return Err("faces: at least one identity folder and max_faces ≥ 1".into());
+        }
+        if self.steps == 0 || self.steps > 10_000_000 || self.batch_size == 0 || self.batch_size > MAX_BATCH || self.save_every == 0 {
+            return Err("steps, batch_size and save_every must be ≥ 1".into());
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate <= MAX_LEARNING_RATE) {
+            return Err(format!("learning_rate must be in (0, {MAX_LEARNING_RATE}]"));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

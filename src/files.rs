@@ -360,6 +360,14 @@ fn leftovers(target: &Path, tag: &str) -> Vec<PathBuf> {
     found.into_iter().map(|(_, p)| p).collect()
 }
 
+/// facemb's cache folder (`$XDG_CACHE_HOME/facemb`, else `$HOME/.cache/facemb`, else the
+/// system's temporary folder): what can be made again, such as the face crops of photos.
+pub fn cache_dir() -> PathBuf {
+    let home =
+        std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
+    home.unwrap_or_else(std::env::temp_dir).join("facemb")
+}
+
 /// A folder written whole under a hidden sibling name and then put in place of its
 /// target, so that readers of the target see the old folder or the new one, never a mix,
 /// and a failure or kill before [`Staged::commit`] leaves the old one as it was. Holds the

@@ -7,6 +7,7 @@
 //! | stage | module | what |
 //! |---|---|---|
 //! | image | [`image`] | file → network input, identity folders, decoding ahead |
+//! | detect | [`detect`] | photos → faces: the detector, its training scenes, aligned crops |
 //! | model | [`model`] | the CNN, its fused conv block, checkpoints |
 //! | train | [`train`] | training sets, batcher, losses, the loop |
 //! | embed | [`embed`] | checkpoint → vectors; the pixel baseline |
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod detect;
 pub mod embed;
 pub mod error;
 pub mod evaluate;

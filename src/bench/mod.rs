@@ -2,6 +2,8 @@
 //! network throughput on random inputs (training img/s: forward, backward, Adam step;
 //! inference img/s; after warm-up), the projections and clusterers on blobs or saved
 //! embeddings, and a folder's decoding and embedding. Timings belong here, never in tests.
+pub mod detect;
+
 use std::time::Instant;
 
 use burn::prelude::*;

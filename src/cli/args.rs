@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::backend::Backend;
 use crate::cluster::{self, Method};
+use crate::config::{DEFAULT_FACE_SCORE, DEFAULT_MIN_FACE};
+use crate::detect::{FacesMode, READY_DETECTOR};
 use crate::embed::DEFAULT_BATCH;
 use crate::identify::Vote;
 use crate::model::Layer;
@@ -39,6 +41,11 @@ pub enum Command {
     /// Name the faces of a folder after a gallery of known people: the nearest person, or
     /// unknown when even they are too far (writes matches.csv)
     Match(MatchArgs),
+    /// Find every face in a folder of photos: aligned crops in the identity model's framing,
+    /// faces.csv (photo, box, turn, score, crop) and each photo with its boxes drawn
+    Detect(DetectArgs),
+    /// Train facemb's face detector on faces pasted into face-free scenes (configs/detector.toml)
+    TrainDetector(TrainDetectorArgs),
     /// Write report.html for a run folder of infer, pixels or match: scores, interactive t-SNE /
     /// UMAP maps with each face on hover, clusters and config, in one file that opens offline
     Report(ReportArgs),
@@ -55,6 +62,46 @@ pub enum Command {
     /// End-to-end embedding speed on a folder: network alone, decoding alone and both
     /// overlapped (what `infer` does), interleaved over several rounds
     BenchInfer(BenchInferArgs),
+    /// Detection on test pictures made of evaluation faces pasted into the test scenes:
+    /// average precision at IoU 0.5, recall by face width, photos/s; peers' boxes scored alike
+    BenchDetect(BenchDetectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchDetectArgs {
+    /// Folder of the benchmark: pictures/, truth.csv, detections.csv
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Faces to paste: identity folders of people the detector never saw
+    #[arg(long, default_value = "../shared/datasets/lfw_identities")]
+    pub faces: PathBuf,
+    /// Face-free scenes (only their test fifth is used)
+    #[arg(long, default_value = "../shared/datasets/scenes_nonface")]
+    pub scenes: PathBuf,
+    /// Test pictures to make
+    #[arg(long, default_value_t = 200)]
+    pub pictures: usize,
+    #[arg(long, default_value_t = 640)]
+    pub width: usize,
+    #[arg(long, default_value_t = 480)]
+    pub height: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Detector checkpoint folder [default: the ready detector]
+    #[arg(long, default_value = READY_DETECTOR)]
+    pub detector: PathBuf,
+    /// Smallest face looked for, in pixels of face width
+    #[arg(long, default_value_t = DEFAULT_MIN_FACE)]
+    pub min_face: f32,
+    /// Probability from which a box is a face
+    #[arg(long, default_value_t = DEFAULT_FACE_SCORE)]
+    pub score: f32,
+    /// A peer's detections on the same pictures (CSV: picture, centre_x, centre_y, size,
+    /// angle_degrees, score; framing boxes), scored beside facemb's (repeatable)
+    #[arg(long)]
+    pub peer: Vec<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -189,6 +236,49 @@ pub struct TrainArgs {
     pub run: RunArgs,
 }
 
+#[derive(Args, Debug)]
+pub struct DetectArgs {
+    /// Folder of photos: ROOT/<name>/<photo> or flat (Python form: -id)
+    #[arg(long)]
+    pub input_directory: PathBuf,
+    /// Output folder (crops/, boxes/, faces.csv) [default: results/detect/<folder name>]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Detector checkpoint folder [default: the ready detector]
+    #[arg(long, default_value = READY_DETECTOR)]
+    pub detector: PathBuf,
+    /// Smallest face looked for, in pixels of face width
+    #[arg(long, default_value_t = DEFAULT_MIN_FACE)]
+    pub min_face: f32,
+    /// Probability from which a box is a face
+    #[arg(long, default_value_t = DEFAULT_FACE_SCORE)]
+    pub score: f32,
+    /// Keep only the face nearest each photo's centre (photos of one subject each); its
+    /// crop keeps the photo's name, so the crops folder can be given to infer as it is
+    #[arg(long)]
+    pub centre: bool,
+    /// Do not write the photos with their boxes drawn
+    #[arg(long)]
+    pub no_boxes: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainDetectorArgs {
+    /// Detector config, e.g. configs/detector.toml
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Folder the checkpoint goes in, as <out>/<name>
+    #[arg(long, default_value = "checkpoints")]
+    pub out: PathBuf,
+    /// Go on from the last saved step of an interrupted run of the same config
+    #[arg(long)]
+    pub resume: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Compute backend
@@ -229,6 +319,13 @@ pub struct InferArgs {
     /// then derived from the folder, since the calibrated ones hold for unwhitened vectors
     #[arg(long)]
     pub whiten: bool,
+    /// Photos or face crops: `auto` decides per folder from a sample (and says why),
+    /// `detect` finds and aligns every face first, `crops` reads the images as they are
+    #[arg(long, value_enum, default_value_t = FacesMode::Auto)]
+    pub faces: FacesMode,
+    /// Detector checkpoint folder for photos [default: the ready detector]
+    #[arg(long, default_value = READY_DETECTOR)]
+    pub detector: PathBuf,
     #[command(flatten)]
     pub out: OutputArgs,
     #[command(flatten)]

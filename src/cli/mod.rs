@@ -14,9 +14,10 @@ use crate::commands;
 use crate::error::{Error, Result};
 use crate::experiment;
 use crate::output::table::{count, table};
+use crate::progress;
 use args::{
-    BenchArgs, BenchClusterArgs, BenchInferArgs, CalibrateArgs, Cli, Command, ExperimentArgs, InferArgs, MatchArgs, PixelArgs, ReportArgs,
-    TrainArgs,
+    BenchArgs, BenchClusterArgs, BenchDetectArgs, BenchInferArgs, CalibrateArgs, Cli, Command, DetectArgs, ExperimentArgs, InferArgs,
+    MatchArgs, PixelArgs, ReportArgs, TrainArgs, TrainDetectorArgs,
 };
 use settings::bench_model;
 
@@ -51,12 +52,15 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::Infer(a) => infer(a),
         Command::Pixels(a) => pixels(a),
         Command::Match(a) => match_faces(a),
+        Command::Detect(a) => detect(a),
+        Command::TrainDetector(a) => train_detector(a),
         Command::Report(a) => report(a),
         Command::Calibrate(a) => calibrate(a),
         Command::Experiment(a) => experiment(a),
         Command::Bench(a) => bench(a),
         Command::BenchCluster(a) => bench_cluster(a),
         Command::BenchInfer(a) => bench_infer(a),
+        Command::BenchDetect(a) => bench_detect(a),
     }
 }
 
@@ -69,6 +73,28 @@ fn train(a: TrainArgs) -> Result<()> {
     if let Some(c) = &t.calibration {
         println!("{}", c.summary(&t.checkpoint));
     }
+    Ok(())
+}
+
+fn detect(a: DetectArgs) -> Result<()> {
+    let s = a.settings()?;
+    let d = commands::detect_photos(&s)?;
+    println!(
+        "{} photos, {} found, {} photos without a face, {} skipped, in {:.1} s ({:.1} photos/s); outputs in {}",
+        d.photos,
+        count(d.faces, "face"),
+        d.without_face,
+        d.skipped,
+        d.seconds,
+        d.photos as f64 / d.seconds.max(1e-9),
+        s.out.display()
+    );
+    Ok(())
+}
+
+fn train_detector(a: TrainDetectorArgs) -> Result<()> {
+    let dir = commands::train_detector(&a.config, &a.out, a.resume, a.run.backend, progress::Reporter::cli(a.run.quiet))?;
+    println!("detector checkpoint {}", dir.display());
     Ok(())
 }
 
@@ -197,6 +223,29 @@ fn bench_infer(a: BenchInferArgs) -> Result<()> {
     println!("end to end / network only: {:.3} (median of the rounds' ratios; {} images)", median(&paired), r.images);
     if let (Some(n), Some(e)) = (r.cores_network, r.cores_end_to_end) {
         println!("cores busy: network only {n:.2}, end to end {e:.2} (CPU time ÷ wall time, of {})", rayon::current_num_threads());
+    }
+    Ok(())
+}
+
+fn bench_detect(a: BenchDetectArgs) -> Result<()> {
+    let search = crate::detect::Search { min_face: a.min_face, score: a.score };
+    let runs = crate::bench::detect::run(
+        &a.out,
+        &a.faces,
+        &a.scenes,
+        (a.pictures, a.width, a.height, a.seed),
+        &a.detector,
+        search,
+        &a.peer,
+        a.run.backend,
+    )?;
+    println!("detector              pictures faces found    AP  recall precision  recall <40px 40-80px >80px");
+    for (name, s) in runs {
+        let r = s.recall_by_width.map(|v| if v.is_finite() { format!("{v:.3}") } else { "n/a".into() });
+        println!(
+            "{name:<21} {:>8} {:>5} {:>5} {:.3}  {:.3}   {:.3}            {:>5} {:>7} {:>5}",
+            s.pictures, s.faces, s.detections, s.average_precision, s.recall, s.precision, r[0], r[1], r[2]
+        );
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! Parsed arguments → the validated inputs the library takes. Everything a user can get
 //! wrong in a flag is refused here, before any image is read or any epoch trained.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::args::{EvalArgs, ExperimentArgs, InferArgs, MatchArgs, OutputArgs, PixelArgs, TrainArgs};
+use super::args::{DetectArgs, EvalArgs, ExperimentArgs, InferArgs, MatchArgs, OutputArgs, PixelArgs, TrainArgs};
 use crate::cluster;
 use crate::commands;
 use crate::config::{ModelConfig, Overrides, RunConfig};
@@ -56,6 +56,30 @@ impl InferArgs {
             outputs: self.out.outputs()?,
             backend: self.run.backend,
             batch_size: self.batch_size,
+            faces: self.faces,
+            detector: self.detector.clone(),
+            reporter: Reporter::cli(self.run.quiet),
+        })
+    }
+}
+
+impl DetectArgs {
+    pub fn settings(&self) -> Result<commands::DetectPhotos> {
+        if !(self.min_face.is_finite() && self.min_face >= 4.0) {
+            return Err(Error::Invalid(format!("--min-face must be at least 4 pixels, got {}", self.min_face)));
+        }
+        if !(self.score > 0.0 && self.score < 1.0) {
+            return Err(Error::Invalid(format!("--score must be a probability in (0, 1), got {}", self.score)));
+        }
+        let input = &self.input_directory;
+        Ok(commands::DetectPhotos {
+            input: input.clone(),
+            out: self.out.clone().unwrap_or_else(|| PathBuf::from("results").join("detect").join(commands::infer::folder_name(input))),
+            detector: self.detector.clone(),
+            search: crate::detect::Search { min_face: self.min_face, score: self.score },
+            centre: self.centre,
+            draw: !self.no_boxes,
+            backend: self.run.backend,
             reporter: Reporter::cli(self.run.quiet),
         })
     }

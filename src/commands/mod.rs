@@ -4,11 +4,13 @@
 //! handed.
 //!
 //! [`Reporter`]: crate::progress::Reporter
+pub mod detect;
 pub mod infer;
 pub mod matching;
 pub mod report;
 pub mod train;
 
+pub use detect::{DetectPhotos, DetectSummary, detect_photos, train_detector};
 pub use infer::{Evaluation, Finished, Infer, Outputs, Pixels, infer, pixels};
 pub use matching::{Match, match_faces};
 pub use report::report;
