@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::image::ImageSpec;
 use crate::image::folder::IdentityFolder;
 use crate::model::{ConvKernel, FaceNet};
+use crate::progress::Reporter;
 use crate::train::loss::FaceStep;
 
 #[derive(Debug, Clone, Serialize)]
@@ -125,9 +126,10 @@ pub fn folder_speed(
     backend: crate::backend::Backend,
     batch_size: usize,
     rounds: usize,
+    reporter: Reporter,
 ) -> Result<(DecodeStages, InferRounds)> {
     let device = crate::backend::device(backend)?;
-    let ck = crate::model::checkpoint::Checkpoint::open(model)?;
+    let ck = crate::model::checkpoint::Checkpoint::open(model, reporter)?;
     let net = ck.load_model(&device)?;
     let folder = IdentityFolder::scan(folder)?;
     let stages = decode_stages(&folder.paths, ck.config.image_spec());

@@ -14,6 +14,7 @@ use crate::commands;
 use crate::error::{Error, Result};
 use crate::experiment;
 use crate::output::table::{count, table};
+use crate::progress::Reporter;
 use args::{
     BenchArgs, BenchClusterArgs, BenchInferArgs, CalibrateArgs, Cli, Command, ExperimentArgs, InferArgs, MatchArgs, PixelArgs, ReportArgs,
     TrainArgs,
@@ -73,7 +74,7 @@ fn train(a: TrainArgs) -> Result<()> {
 }
 
 fn calibrate(a: CalibrateArgs) -> Result<()> {
-    let (ck, cal) = commands::calibrate(&a.model, a.run.backend, !a.run.quiet)?;
+    let (ck, cal) = commands::calibrate(&a.model, a.run.backend, Reporter::cli(a.run.quiet))?;
     println!("{}", cal.summary(&ck.dir));
     Ok(())
 }
@@ -92,7 +93,7 @@ fn pixels(a: PixelArgs) -> Result<()> {
 
 fn report(a: ReportArgs) -> Result<()> {
     let started = std::time::Instant::now();
-    let (path, bytes) = commands::report(&a.run)?;
+    let (path, bytes) = commands::report(&a.run, Reporter::cli(false))?;
     println!("{} ({:.1} MB) in {:.1} s", path.display(), bytes as f64 / 1e6, started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -133,9 +134,11 @@ fn experiment(a: ExperimentArgs) -> Result<()> {
         device: &device,
         checkpoints: a.checkpoints.unwrap_or_else(|| PathBuf::from("checkpoints").join(&exp.name)),
         out: a.out.unwrap_or_else(|| PathBuf::from("results").join(&exp.name)),
-        progress: !a.run.quiet,
+        reporter: Reporter::cli(a.run.quiet),
     };
-    experiment::run(&exp, &opts)?;
+    let (_, results) = experiment::run(&exp, &opts)?;
+    println!("{results}");
+    println!("results in {}", opts.out.display());
     Ok(())
 }
 
@@ -176,7 +179,7 @@ fn bench_cluster(a: BenchClusterArgs) -> Result<()> {
 
 fn bench_infer(a: BenchInferArgs) -> Result<()> {
     use crate::bench::median;
-    let (s, r) = crate::bench::folder_speed(&a.model, &a.folder, a.backend, a.batch_size, a.rounds)?;
+    let (s, r) = crate::bench::folder_speed(&a.model, &a.folder, a.backend, a.batch_size, a.rounds, Reporter::cli(true))?;
     println!(
         "decode stages, 1 thread, {} images: read {:.3} + decode {:.3} + resize {:.3} + to float {:.3} = {:.3} ms/img",
         s.images,

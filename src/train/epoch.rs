@@ -19,7 +19,7 @@ use crate::backend::to_vec;
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
 use crate::files::{Staged, fault_point, write_json};
-use crate::progress;
+use crate::progress::{self, Reporter};
 
 /// A run between epochs: Adam, the batcher, where the draws stand (the generator, the
 /// face / non-face order, CosFace's order of identity images and the face batches'
@@ -108,7 +108,7 @@ impl Run {
         epoch: usize,
         cfg: &RunConfig,
         data: &Prepared,
-        progress: bool,
+        reporter: Reporter,
     ) -> Result<(Trainee, EpochMetrics)> {
         let t = &cfg.training;
         let steps = match data.cosface() {
@@ -122,7 +122,7 @@ impl Run {
             }
         };
         let epoch_start = Instant::now();
-        let pb = progress::bar(steps, "epoch {prefix} [{bar:30}] {pos}/{len} batches {msg} ({eta})", progress);
+        let pb = progress::bar(steps, "epoch {prefix} [{bar:30}] {pos}/{len} batches {msg} ({eta})", reporter.bars);
         pb.set_prefix(format!("{epoch}/{}", t.epochs));
         let mut sum = Tally::default();
         for s in 0..steps {
@@ -235,7 +235,7 @@ impl Run {
 
     /// Saves what an interrupted run resumes from into `dir`, replaced whole: `model`,
     /// Adam's state, and the draws and epochs so far (`seconds`: the run's wall time).
-    pub fn save(&self, model: &Trainee, cfg: &RunConfig, dir: &Path, seconds: f64) -> Result<()> {
+    pub fn save(&self, model: &Trainee, cfg: &RunConfig, dir: &Path, seconds: f64, reporter: Reporter) -> Result<()> {
         let state = ResumeState {
             config: cfg.clone(),
             epochs: self.epochs.clone(),
@@ -246,7 +246,7 @@ impl Run {
             seconds,
             data: Some(self.print),
         };
-        let staged = Staged::begin("resume", dir)?;
+        let staged = Staged::begin("resume", dir, reporter)?;
         model
             .clone()
             .save_file(staged.dir().join(RESUME_WEIGHTS))

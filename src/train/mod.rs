@@ -22,6 +22,7 @@ use crate::error::Result;
 use crate::files::Staged;
 use crate::model::FaceNet;
 use crate::model::checkpoint;
+use crate::progress::Reporter;
 use data::{Batcher, FaceSet, HeldOut};
 use epoch::Run;
 use loss::{CosFaceHead, bce_stats};
@@ -112,49 +113,46 @@ pub struct Options {
     /// Continue an interrupted run of the same name and config from its last finished
     /// epoch (its resume state), instead of starting afresh.
     pub resume: bool,
-    /// Progress bars and one line per epoch; without it the run is silent.
-    pub progress: bool,
+    /// Progress bars and one line per epoch when it shows progress; notes and warnings
+    /// when it prints messages ([`Reporter::SILENT`]: neither).
+    pub reporter: Reporter,
 }
 
 impl Options {
-    /// Replace, start afresh, say nothing: tests and experiments.
-    pub const QUIET: Options = Options { replace: Replace::Always, resume: false, progress: false };
+    /// Replace, start afresh, say nothing: tests.
+    pub const QUIET: Options = Options { replace: Replace::Always, resume: false, reporter: Reporter::SILENT };
 }
 
 /// Where a new run goes when the existing checkpoint at `dir` validated better, or None
 /// when the new one may replace it.
-fn kept_existing(dir: &Path, new_accuracy: Option<f64>) -> Option<(PathBuf, f64)> {
-    let old = checkpoint::Checkpoint::open(dir).ok()?.metrics::<TrainMetrics>().ok()?.final_val_accuracy()?;
+fn kept_existing(dir: &Path, new_accuracy: Option<f64>, reporter: Reporter) -> Option<(PathBuf, f64)> {
+    let old = checkpoint::Checkpoint::open(dir, reporter).ok()?.metrics::<TrainMetrics>().ok()?.final_val_accuracy()?;
     let beside = dir.with_file_name(format!("{}.new", dir.file_name()?.to_string_lossy()));
     (new_accuracy? < old).then_some((beside, old))
 }
 
 /// Trains `cfg` (validated: [`RunConfig::load`] does it once) on `device` and writes the checkpoint to `checkpoint_root/<cfg.name>`.
-/// `progress` shows bars and one line per epoch; without it the run is silent.
+/// Progress and messages go through `opts.reporter`.
 pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root: &Path, opts: Options) -> Result<TrainOutcome> {
     let started = Instant::now();
-    let destination = checkpoint::destination(&checkpoint_root.join(&cfg.name), cfg)?;
+    let reporter = opts.reporter;
+    let destination = checkpoint::destination(&checkpoint_root.join(&cfg.name), cfg, reporter)?;
     let resume_at = resume::resume_dir(destination.target());
     // Read before any data: a --resume with nothing to resume is refused at once.
-    let resumed = if opts.resume { Some(resume::read(cfg, destination.target(), &resume_at)?) } else { None };
-    let data = prepare(cfg, device, opts.progress)?;
-    let say = |line: String| {
-        if opts.progress {
-            eprintln!("{line}");
-        }
-    };
-    header(cfg, backend, &data).into_iter().for_each(say);
+    let resumed = if opts.resume { Some(resume::read(cfg, destination.target(), &resume_at, reporter)?) } else { None };
+    let data = prepare(cfg, device, reporter)?;
+    header(cfg, backend, &data).into_iter().for_each(|line| reporter.progress(line));
     let (mut model, mut run) = Run::start(cfg, &data, device);
     if let Some(state) = resumed {
         model = run.resume(model, state, &data, &resume_at)?;
-        say(format!("resuming after epoch {} of {}", run.epochs.len(), cfg.training.epochs));
+        reporter.progress(format!("resuming after epoch {} of {}", run.epochs.len(), cfg.training.epochs));
     }
     for epoch in run.epochs.len() + 1..=cfg.training.epochs {
-        let (stepped, m) = run.epoch(model, epoch, cfg, &data, opts.progress)?;
+        let (stepped, m) = run.epoch(model, epoch, cfg, &data, reporter)?;
         model = stepped;
-        say(epoch_line(&m, cfg.training.epochs));
+        reporter.progress(epoch_line(&m, cfg.training.epochs));
         run.epochs.push(m);
-        run.save(&model, cfg, &resume_at, run.seconds_before + started.elapsed().as_secs_f64())?;
+        run.save(&model, cfg, &resume_at, run.seconds_before + started.elapsed().as_secs_f64(), reporter)?;
     }
     let metrics = TrainMetrics {
         backend: backend.to_string(),
@@ -167,9 +165,9 @@ pub fn train(cfg: &RunConfig, backend: Backend, device: &Device, checkpoint_root
         screened_out: data.screened_out,
     };
     let model = model.net.valid();
-    let dir = write_checkpoint(destination, checkpoint_root, &model, cfg, &metrics, opts.replace)?;
+    let dir = write_checkpoint(destination, checkpoint_root, &model, cfg, &metrics, opts)?;
     let _ = std::fs::remove_dir_all(&resume_at);
-    say(format!("checkpoint written to {} ({:.1} s in all)", dir.display(), metrics.total_seconds));
+    reporter.progress(format!("checkpoint written to {} ({:.1} s in all)", dir.display(), metrics.total_seconds));
     Ok(TrainOutcome { checkpoint: dir, metrics, model })
 }
 
@@ -188,27 +186,27 @@ fn epoch_line(m: &EpochMetrics, epochs: usize) -> String {
 }
 
 /// Writes the finished run into `destination` (`checkpoint_root/<cfg.name>`), or beside
-/// it as `<name>.new` when `replace` keeps a checkpoint there that validated better;
-/// returns where it went.
+/// it as `<name>.new` when `opts.replace` keeps a checkpoint there that validated better
+/// (a warning); returns where it went.
 fn write_checkpoint(
     destination: Staged,
     checkpoint_root: &Path,
     model: &FaceNet,
     cfg: &RunConfig,
     metrics: &TrainMetrics,
-    replace: Replace,
+    opts: Options,
 ) -> Result<PathBuf> {
     let dir = checkpoint_root.join(&cfg.name);
-    match kept_existing(&dir, metrics.final_val_accuracy()).filter(|_| replace == Replace::IfNotWorse) {
+    match kept_existing(&dir, metrics.final_val_accuracy(), opts.reporter).filter(|_| opts.replace == Replace::IfNotWorse) {
         Some((beside, old)) => {
             drop(destination);
-            eprintln!(
-                "warning: kept {} (validation accuracy {old:.4}, above this run's {:.4}); this run is in {} (--overwrite replaces)",
+            opts.reporter.warn(format!(
+                "kept {} (validation accuracy {old:.4}, above this run's {:.4}); this run is in {} (--overwrite replaces)",
                 dir.display(),
                 metrics.final_val_accuracy().unwrap_or(f64::NAN),
                 beside.display()
-            );
-            checkpoint::save(&beside, model, cfg, metrics)?;
+            ));
+            checkpoint::save(&beside, model, cfg, metrics, opts.reporter)?;
             Ok(beside)
         }
         None => {
@@ -279,7 +277,7 @@ mod tests {
             assert_eq!(out.metrics.train_images + out.metrics.val_images, 96);
             assert!(out.metrics.epochs[0].train_loss.is_finite());
             let before = embed_folder(&out.model, &cfg_model, Readout::default(), &folder, &dev, 7, false).unwrap();
-            let (cfg, reloaded) = checkpoint::load(&out.checkpoint, &dev).unwrap();
+            let (cfg, reloaded) = checkpoint::load(&out.checkpoint, &dev, Reporter::SILENT).unwrap();
             assert_eq!(cfg, tiny_config(12));
             let after = embed_folder(&reloaded, &cfg_model, Readout::default(), &folder, &dev, 64, false).unwrap();
             assert_eq!(before.matrix.dim(), (20, 12));
@@ -290,7 +288,7 @@ mod tests {
         // The flex checkpoint loaded on ndarray and vice versa.
         for (i, (ck, own)) in per_backend.iter().enumerate() {
             let other = device([Backend::Ndarray, Backend::Flex][i]).unwrap();
-            let (_, m) = checkpoint::load(ck, &other).unwrap();
+            let (_, m) = checkpoint::load(ck, &other, Reporter::SILENT).unwrap();
             let e = embed_folder(&m, &cfg_model, Readout::default(), &folder, &other, 64, false).unwrap();
             assert!(max_abs_diff(own, &e.matrix) < 1e-3, "backends disagree");
         }
@@ -307,7 +305,7 @@ mod tests {
         assert!(losses.iter().all(|l| l.is_finite()) && losses[2] < losses[0], "{losses:?}");
         let folder = att_two_people();
         let before = embed_folder(&out.model, &cfg.model, Readout::default(), &folder, &dev, 7, false).unwrap();
-        let (saved, reloaded) = checkpoint::load(&out.checkpoint, &dev).unwrap();
+        let (saved, reloaded) = checkpoint::load(&out.checkpoint, &dev, Reporter::SILENT).unwrap();
         assert!(saved.model.residual);
         let after = embed_folder(&reloaded, &cfg.model, Readout::default(), &folder, &dev, 64, false).unwrap();
         assert!(max_abs_diff(&before.matrix, &after.matrix) < 1e-5, "reload changed the embeddings");
@@ -341,7 +339,7 @@ mod tests {
         let per_epoch = out.metrics.epochs[0].train_images_per_sec * out.metrics.epochs[0].seconds;
         assert!(per_epoch > 3179.0, "{per_epoch}");
         // The checkpoint is the plain network: it loads into a fresh FaceNet.
-        let (saved, _) = checkpoint::load(&out.checkpoint, &dev).unwrap();
+        let (saved, _) = checkpoint::load(&out.checkpoint, &dev, Reporter::SILENT).unwrap();
         assert_eq!(saved.identity.map(|i| i.loss), Some(IdentityLoss::Cosface));
     }
 
@@ -375,12 +373,12 @@ mod tests {
         let gpu = device(Backend::Wgpu).expect("a GPU adapter");
         let out = train(&tiny_config(12), Backend::Flex, &cpu, tmp.path(), Options::QUIET).unwrap();
         let on_cpu = embed_folder(&out.model, &cfg_model, Readout::default(), &folder, &cpu, 64, false).unwrap();
-        let (_, m) = checkpoint::load(&out.checkpoint, &gpu).unwrap();
+        let (_, m) = checkpoint::load(&out.checkpoint, &gpu, Reporter::SILENT).unwrap();
         let on_gpu = embed_folder(&m, &cfg_model, Readout::default(), &folder, &gpu, 64, false).unwrap();
         assert!(max_abs_diff(&on_cpu.matrix, &on_gpu.matrix) < 1e-3, "flex and wgpu disagree");
         let g = train(&tiny_config(12), Backend::Wgpu, &gpu, &tmp.path().join("g"), Options::QUIET).unwrap();
         assert!(g.metrics.epochs[0].train_loss.is_finite());
-        let (_, back) = checkpoint::load(&g.checkpoint, &cpu).unwrap();
+        let (_, back) = checkpoint::load(&g.checkpoint, &cpu, Reporter::SILENT).unwrap();
         let a = embed_folder(&g.model, &cfg_model, Readout::default(), &folder, &gpu, 64, false).unwrap();
         let b = embed_folder(&back, &cfg_model, Readout::default(), &folder, &cpu, 64, false).unwrap();
         assert!(max_abs_diff(&a.matrix, &b.matrix) < 1e-3, "wgpu checkpoint differs on flex");

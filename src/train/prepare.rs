@@ -10,6 +10,7 @@ use crate::backend::Backend;
 use crate::config::{IdentityConfig, IdentityLoss, RunConfig};
 use crate::error::Result;
 use crate::image::folder::report_skipped;
+use crate::progress::Reporter;
 
 /// The data of a run, read and split.
 pub(super) struct Prepared<'a> {
@@ -39,17 +40,17 @@ impl<'a> Prepared<'a> {
 
 /// Reads `cfg`'s face / non-face set (at most `max_per_class` a class) and splits it, then
 /// its identity people ([`people`]); skipped files are reported.
-pub(super) fn prepare<'a>(cfg: &'a RunConfig, device: &Device, progress: bool) -> Result<Prepared<'a>> {
+pub(super) fn prepare<'a>(cfg: &'a RunConfig, device: &Device, reporter: Reporter) -> Result<Prepared<'a>> {
     let t = &cfg.training;
     let mut set = FaceSet::load(&cfg.data, cfg.image_spec())?;
     if t.max_per_class > 0 {
         set = set.limit_per_class(t.max_per_class);
     }
-    report_skipped("training data", &set.skipped);
+    report_skipped("training data", &set.skipped, reporter);
     let (train_idx, val_idx) = stratified_split(&set.labels, t.val_fraction, t.seed);
     let (people, held_out, screened_out) = match &cfg.identity {
         Some(id) => {
-            let (p, held_out, screened_out) = people(cfg, id, device, progress)?;
+            let (p, held_out, screened_out) = people(cfg, id, device, reporter)?;
             (Some((id, p)), held_out, screened_out)
         }
         None => (None, Vec::new(), Vec::new()),
@@ -63,20 +64,23 @@ fn people(
     cfg: &RunConfig,
     id: &IdentityConfig,
     device: &Device,
-    progress: bool,
+    reporter: Reporter,
 ) -> Result<(IdentitySet, Vec<HeldOut>, Vec<screen::Screened>)> {
     // A margin-softmax head takes a person with one image as a class; SupCon pairs
     // two images of each person it draws.
     let min_images = if id.loss == IdentityLoss::Cosface { 1 } else { 2 };
     let mut p = IdentitySet::load(&id.folders(), cfg.image_spec(), min_images)?;
-    report_skipped("identity data", &p.skipped);
+    report_skipped("identity data", &p.skipped, reporter);
     let mut screened_out = Vec::new();
     // Before the hold-out, so that calibration people are screened alike.
     if let Some(s) = &id.screen {
-        screened_out = screen::screen(&mut p, s, device, progress)?;
-        if progress {
-            eprintln!("  screened by {}: {} identity images with P(face) < {} dropped", s.model.display(), screened_out.len(), s.below);
-        }
+        screened_out = screen::screen(&mut p, s, device, reporter)?;
+        reporter.progress(format!(
+            "  screened by {}: {} identity images with P(face) < {} dropped",
+            s.model.display(),
+            screened_out.len(),
+            s.below
+        ));
     }
     let held_out = p.hold_out(id.holdout, cfg.training.seed);
     if held_out.len() < id.holdout {
@@ -87,7 +91,7 @@ fn people(
             1 => "only 1 person in the identity data has 2 or more images: 1 held out for calibration".into(),
             n => format!("only {n} people in the identity data have 2 or more images: {n} held out for calibration"),
         };
-        eprintln!("warning: [identity] holdout = {}, but {what}", id.holdout);
+        reporter.warn(format!("[identity] holdout = {}, but {what}", id.holdout));
     }
     Ok((p, held_out, screened_out))
 }

@@ -11,6 +11,7 @@ use super::EpochMetrics;
 use super::data::{FaceSet, IdentitySet};
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
+use crate::progress::Reporter;
 
 /// Everything a run needs to continue after its last finished epoch, besides the weights
 /// (`trainee.bpk`: the network and any CosFace head) and Adam's state (`optimizer.bpk`),
@@ -120,9 +121,9 @@ pub(super) fn resume_dir(checkpoint: &Path) -> PathBuf {
 /// The resume state of the interrupted run of `cfg` whose checkpoint goes to `checkpoint`,
 /// kept in `dir`: refused when there is none, it is damaged, or it was saved by a run of
 /// another config.
-pub(super) fn read(cfg: &RunConfig, checkpoint: &Path, dir: &Path) -> Result<ResumeState> {
+pub(super) fn read(cfg: &RunConfig, checkpoint: &Path, dir: &Path, reporter: Reporter) -> Result<ResumeState> {
     // A kill while the state was being replaced left it aside: put it back first.
-    crate::files::recover_if_idle(dir)?;
+    crate::files::recover_if_idle(dir, reporter)?;
     let path = dir.join(RESUME_STATE);
     let text = std::fs::read_to_string(&path).map_err(|_| Error::Checkpoint {
         path: checkpoint.to_path_buf(),
