@@ -55,6 +55,11 @@ pub enum Command {
     /// End-to-end embedding speed on a folder: network alone, decoding alone and both
     /// overlapped (what `infer` does), interleaved over several rounds
     BenchInfer(BenchInferArgs),
+    /// The known / unknown split bench-cluster times match on, as CSV (file, role, identity):
+    /// the first half of the people known (their last image a query, the others the
+    /// gallery), every image of the other half an unknown query. scripts/match_split.sh and
+    /// scripts/peer_match.py read it
+    BenchSplit(BenchSplitArgs),
 }
 
 #[derive(Args, Debug)]
@@ -115,6 +120,16 @@ pub struct BenchInferArgs {
     /// Compute backend
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchSplitArgs {
+    /// Folder ROOT/<identity>/<image> (Python form: -id)
+    #[arg(long)]
+    pub input_directory: PathBuf,
+    /// The CSV file to write
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]

@@ -16,8 +16,8 @@ use crate::experiment;
 use crate::output::table::{count, table};
 use crate::progress::Reporter;
 use args::{
-    BenchArgs, BenchClusterArgs, BenchInferArgs, CalibrateArgs, Cli, Command, ExperimentArgs, InferArgs, MatchArgs, PixelArgs, ReportArgs,
-    TrainArgs,
+    BenchArgs, BenchClusterArgs, BenchInferArgs, BenchSplitArgs, CalibrateArgs, Cli, Command, ExperimentArgs, InferArgs, MatchArgs,
+    PixelArgs, ReportArgs, TrainArgs,
 };
 use settings::bench_model;
 
@@ -58,6 +58,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::Bench(a) => bench(a),
         Command::BenchCluster(a) => bench_cluster(a),
         Command::BenchInfer(a) => bench_infer(a),
+        Command::BenchSplit(a) => bench_split(a),
     }
 }
 
@@ -174,6 +175,12 @@ fn bench_cluster(a: BenchClusterArgs) -> Result<()> {
     for r in rows {
         println!("| {} | {} | {} | {:.2} | {} |", r.data, r.n, r.method, r.secs, r.note);
     }
+    Ok(())
+}
+
+fn bench_split(a: BenchSplitArgs) -> Result<()> {
+    let (gallery, queries) = crate::bench::write_match_split(&a.input_directory, &a.out, Reporter::cli(false))?;
+    println!("{gallery} gallery and {queries} query images written to {}", a.out.display());
     Ok(())
 }
 
