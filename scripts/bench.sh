@@ -50,7 +50,8 @@ d = sys.argv[1]
 x = np.load(f"{d}/embeddings.npy")
 ids = [row["identity"] for row in csv.DictReader(open(f"{d}/index.csv"))]
 names = {n: i for i, n in enumerate(dict.fromkeys(ids))}
-np.savez(sys.argv[2], dlib=x, labels=np.array([names[n] for n in ids]))
+files = [row["path"] for row in csv.DictReader(open(f"{d}/index.csv"))]
+np.savez(sys.argv[2], dlib=x, labels=np.array([names[n] for n in ids]), files=np.array(files))
 EOF
   echo "== peers: ../shared/peers/speed.py" >&2
   "$py" -W ignore ../shared/peers/speed.py --n "$N" --real "$OUT/lfw.npz" --skip opentsne,opentsne-auto \
@@ -58,7 +59,8 @@ EOF
   echo "== peers: layout quality (trustworthiness, k = 10)" >&2
   "$py" -W ignore scripts/peers_quality.py --n "$N" --real "$OUT/lfw.npz" | tee "$OUT/peers_quality.md"
   echo "== peers: match's nearest-person search (sklearn, as face_recognition's example)" >&2
-  "$py" -W ignore scripts/peer_match.py "$OUT/lfw.npz" | tee "$OUT/peer_match.md"
+  "$bin" bench-split -id "$LFW" --out "$OUT/split.csv"
+  "$py" -W ignore scripts/peer_match.py "$OUT/lfw.npz" "$OUT/split.csv" | tee "$OUT/peer_match.md"
 fi
 echo "load average at end: $(loadavg)" | tee -a "$OUT/load.txt"
 python3 scripts/bench_table.py "$OUT" | tee "$OUT/table.md"

@@ -1,12 +1,15 @@
 """The Python peer of `facemb match`'s search: face_recognition's known / unknown example
 (a scikit-learn KNeighborsClassifier, n_neighbors 1, its kneighbors distance against a
-tolerance), timed on the same vectors and the same split as `facemb bench-cluster`
-(src/bench.rs `match_split`): identities in order of first appearance, the first half
-known with their last row a query and the rest the gallery, the other half unknown.
+tolerance), timed on the same vectors and the same split as `facemb bench-cluster`: the
+split is facemb's own (`facemb bench-split`, `identify::match_split`), read from its CSV
+(file, role, identity) instead of recomputed here.
 
-    $PEERS_VENV/bin/python scripts/peer_match.py results/bench/lfw.npz
-(lfw.npz: arrays 'dlib' (N×D vectors) and 'labels', as scripts/bench.sh writes it)
+    $PEERS_VENV/bin/python scripts/peer_match.py results/bench/lfw.npz results/bench/split.csv
+(lfw.npz: arrays 'dlib' (N×D vectors), 'labels' and 'files' (each row's file, as index.csv
+names it), as scripts/bench.sh writes it; split.csv: `facemb bench-split -id FOLDER` of
+the folder those vectors were embedded from)
 """
+import csv
 import sys
 import time
 
@@ -15,19 +18,18 @@ from sklearn.neighbors import KNeighborsClassifier
 
 d = np.load(sys.argv[1])
 x, labels = d["dlib"].astype(np.float32), d["labels"]
-order = list(dict.fromkeys(labels.tolist()))
-rows = {l: np.flatnonzero(labels == l) for l in order}
-gallery, queries, truth = [], [], []
-for i, l in enumerate(order):
-    r = rows[l]
-    if i < len(order) // 2:
-        if len(r) >= 2:
-            gallery.extend(r[:-1])
-            queries.append(r[-1])
-            truth.append(l)
-    else:
-        queries.extend(r)
-        truth.extend([-1] * len(r))
+row_of = {f: i for i, f in enumerate(d["files"].tolist())}
+with open(sys.argv[2], newline="") as f:
+    split = list(csv.DictReader(f))
+missing = [r["file"] for r in split if r["file"] not in row_of]
+if missing:
+    sys.exit(f"{sys.argv[2]}: {len(missing)} files of the split have no vector in {sys.argv[1]} (first: {missing[0]}); "
+             "make both from the same folder")
+known_people = {r["identity"] for r in split if r["role"] == "gallery"}
+gallery = [row_of[r["file"]] for r in split if r["role"] == "gallery"]
+queries = [row_of[r["file"]] for r in split if r["role"] == "query"]
+# A query of a known person carries that person's label; one of an unknown person, -1.
+truth = [int(labels[row_of[r["file"]]]) if r["identity"] in known_people else -1 for r in split if r["role"] == "query"]
 g, q = x[gallery], x[queries]
 known = np.array(truth) >= 0
 for algorithm, why in [("ball_tree", "ball tree, as face_recognition's example"), ("brute", "brute force")]:

@@ -7,6 +7,7 @@ use ndarray::Array2;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::progress::Reporter;
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_text(path, &json_text(value)?)
@@ -382,11 +383,12 @@ pub struct Staged {
 
 impl Staged {
     /// Locks `target`, repairs what an interrupted earlier replacement left (see
-    /// [`recover`]) and creates an empty staging folder beside it.
-    pub fn begin(what: &'static str, target: &Path) -> Result<Self> {
+    /// [`recover`], saying so through `reporter`) and creates an empty staging folder
+    /// beside it.
+    pub fn begin(what: &'static str, target: &Path, reporter: Reporter) -> Result<Self> {
         let lock = Lock::acquire(target)?;
         // Also clears any staging folder of a dead run, this process id's included.
-        recover(target)?;
+        recover(target, reporter)?;
         let dir = sibling(target, "tmp", std::process::id());
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         Ok(Staged { what, target: target.to_path_buf(), dir, _lock: lock })
@@ -437,14 +439,19 @@ impl Drop for Staged {
 /// Repairs what a kill during a replacement of `target` left: a target moved aside but
 /// not yet replaced is put back (the newest if several), and staging folders and
 /// moved-aside copies of finished replacements are removed. Call it holding the
-/// target's [`Lock`] (or before reading a target nobody writes).
-pub fn recover(target: &Path) -> Result<()> {
+/// target's [`Lock`] (or before reading a target nobody writes). A target put back is a
+/// note through `reporter`.
+pub fn recover(target: &Path, reporter: Reporter) -> Result<()> {
     let mut old = leftovers(target, "old").into_iter();
     if !target.exists()
         && let Some(newest) = old.next()
     {
         std::fs::rename(&newest, target).map_err(|e| Error::io(target, e))?;
-        eprintln!("note: {}: restored from {} (an earlier run was stopped while replacing it)", target.display(), newest.display());
+        reporter.note(format!(
+            "note: {}: restored from {} (an earlier run was stopped while replacing it)",
+            target.display(),
+            newest.display()
+        ));
     }
     for p in old.chain(leftovers(target, "tmp")) {
         let _ = std::fs::remove_dir_all(&p);
@@ -454,12 +461,12 @@ pub fn recover(target: &Path) -> Result<()> {
 
 /// [`recover`] for a reader: when `target` is missing but a moved-aside copy of it is
 /// there and no run holds its lock, the copy is put back.
-pub fn recover_if_idle(target: &Path) -> Result<()> {
+pub fn recover_if_idle(target: &Path, reporter: Reporter) -> Result<()> {
     if target.exists() || leftovers(target, "old").is_empty() {
         return Ok(());
     }
     match Lock::acquire(target) {
-        Ok(_lock) => recover(target),
+        Ok(_lock) => recover(target, reporter),
         Err(_) => Ok(()),
     }
 }

@@ -13,10 +13,10 @@ pub fn bar(len: usize, template: &str, show: bool) -> ProgressBar {
     pb
 }
 
-/// One line for the user above `pb` (plain on stderr when the bar is hidden, as in a
-/// log); nothing when `show` is false.
-pub fn say(pb: &ProgressBar, show: bool, line: &str) {
-    if !show {
+/// A line of progress for the user above `pb` (plain on stderr when the bar is hidden, as
+/// in a log); nothing unless `reporter` shows progress ([`Reporter::progress`]).
+pub fn say(pb: &ProgressBar, reporter: Reporter, line: &str) {
+    if !reporter.shows_progress() {
     } else if pb.is_hidden() {
         eprintln!("{line}");
     } else {
@@ -40,6 +40,19 @@ impl Reporter {
     /// The command line's: bars unless `quiet`, messages always.
     pub fn cli(quiet: bool) -> Self {
         Reporter { bars: !quiet, messages: true }
+    }
+
+    /// Whether progress is shown: bars, and the lines that go with them.
+    pub fn shows_progress(&self) -> bool {
+        self.bars && self.messages
+    }
+
+    /// A line of progress (a run's header, an epoch's summary): shown with the bars, left
+    /// out with them (`--quiet`), unlike notes and warnings.
+    pub fn progress(&self, line: impl std::fmt::Display) {
+        if self.shows_progress() {
+            eprintln!("{line}");
+        }
     }
 
     /// A line for the user.

@@ -564,6 +564,42 @@ fn att_match_split(dst: &Path) -> (PathBuf, PathBuf) {
     (gallery, queries)
 }
 
+/// `bench-split`'s CSV is the split the scripts use (`scripts/match_split.sh` puts its
+/// files in place): on AT&T it is [`att_match_split`]'s, and `match` run on folders made
+/// from it sees 20 known people, 180 gallery faces and 220 queries.
+#[test]
+fn the_bench_split_csv_is_the_split_match_is_run_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let csv = t.join("split.csv");
+    let o = facemb(&["bench-split", "-id", "datasets/att_faces", "--out", csv.to_str().unwrap()], &repo());
+    assert!(o.status.success(), "{}", text(&o));
+    let mut reader = csv::Reader::from_path(&csv).unwrap();
+    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), ["file", "role", "identity"]);
+    let rows: Vec<Vec<String>> = reader.records().map(|r| r.unwrap().iter().map(String::from).collect()).collect();
+    // The folders the CSV describes, as match_split.sh makes them.
+    let made = t.join("made");
+    for r in &rows {
+        let to = made.join(if r[1] == "gallery" { "gallery" } else { "queries" }).join(&r[2]);
+        std::fs::create_dir_all(&to).unwrap();
+        let file = repo().join(&r[0]);
+        std::fs::copy(&file, to.join(file.file_name().unwrap())).unwrap();
+    }
+    let (gallery, queries) = att_match_split(&t.join("expected"));
+    let names = |dir: &Path| snapshot(dir).into_keys().collect::<Vec<_>>();
+    assert_eq!(names(&made.join("gallery")), names(&gallery));
+    assert_eq!(names(&made.join("queries")), names(&queries));
+    let out = t.join("m");
+    let (g, q) = (made.join("gallery"), made.join("queries"));
+    let args = ["match", "-g", g.to_str().unwrap(), "-q", q.to_str().unwrap(), "--pixels", "8", "--out", out.to_str().unwrap(), "--quiet"];
+    let o = facemb(&args, &repo());
+    assert!(o.status.success(), "{}", text(&o));
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("match.json")).unwrap()).unwrap();
+    assert_eq!((s["gallery_people"].as_u64(), s["gallery_faces"].as_u64(), s["query_faces"].as_u64()), (Some(20), Some(180), Some(220)));
+    assert_eq!(rows.iter().filter(|r| r[1] == "gallery").count(), 180);
+    assert_eq!(rows.iter().filter(|r| r[1] == "query").count(), 220);
+}
+
 #[test]
 fn known_people_are_named_strangers_turned_away_and_a_saved_gallery_is_reused() {
     let tmp = tempfile::tempdir().unwrap();

@@ -4,6 +4,7 @@
 //! embeddings, and a folder's decoding and embedding. Timings belong here, never in tests.
 pub mod detect;
 
+use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -13,9 +14,11 @@ use serde::Serialize;
 
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
+use crate::files::Csv;
 use crate::image::ImageSpec;
-use crate::image::folder::IdentityFolder;
+use crate::image::folder::{IdentityFolder, report_skipped};
 use crate::model::{ConvKernel, FaceNet};
+use crate::progress::Reporter;
 use crate::train::loss::FaceStep;
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,13 +130,40 @@ pub fn folder_speed(
     backend: crate::backend::Backend,
     batch_size: usize,
     rounds: usize,
+    reporter: Reporter,
 ) -> Result<(DecodeStages, InferRounds)> {
     let device = crate::backend::device(backend)?;
-    let ck = crate::model::checkpoint::Checkpoint::open(model)?;
+    let ck = crate::model::checkpoint::Checkpoint::open(model, reporter)?;
     let net = ck.load_model(&device)?;
     let folder = IdentityFolder::scan(folder)?;
     let stages = decode_stages(&folder.paths, ck.config.image_spec());
     Ok((stages, infer_rounds(&net, &ck.config.model, &folder, &device, batch_size, rounds)?))
+}
+
+/// The known / unknown split [`crate::identify::match_split`] makes of `folder` (its
+/// images in the order `infer` embeds them), as (file, "gallery" or "query", identity)
+/// rows: the gallery's images, then the queries, each in the split's order.
+pub fn split_rows(folder: &IdentityFolder) -> Vec<(&Path, &'static str, &str)> {
+    let (gallery, queries, _) = crate::identify::match_split(&folder.identity);
+    let row = |role: &'static str| move |&r: &usize| (folder.paths[r].as_path(), role, folder.names[folder.identity[r]].as_str());
+    gallery.iter().map(row("gallery")).chain(queries.iter().map(row("query"))).collect()
+}
+
+/// `facemb bench-split`: scans the identity folder `input` and writes its [`split_rows`]
+/// to `out` as CSV (`file,role,identity`), the split `scripts/match_split.sh` and
+/// `scripts/peer_match.py` read instead of making their own. Returns the number of
+/// gallery and query rows; skipped files are said through `reporter`.
+pub fn write_match_split(input: &Path, out: &Path, reporter: Reporter) -> Result<(usize, usize)> {
+    let folder = IdentityFolder::scan(input)?;
+    report_skipped(&input.display().to_string(), &folder.skipped, reporter);
+    let rows = split_rows(&folder);
+    let mut csv = Csv::new(["file", "role", "identity"]);
+    for (file, role, identity) in &rows {
+        csv.row([&*file.to_string_lossy(), *role, *identity]);
+    }
+    csv.write(out)?;
+    let gallery = rows.iter().filter(|r| r.1 == "gallery").count();
+    Ok((gallery, rows.len() - gallery))
 }
 
 /// Times t-SNE and UMAP (each with the trustworthiness of its layout, k = 10), DBSCAN,

@@ -65,6 +65,11 @@ pub enum Command {
     /// Detection on test pictures made of evaluation faces pasted into the test scenes:
     /// average precision at IoU 0.5, recall by face width, photos/s; peers' boxes scored alike
     BenchDetect(BenchDetectArgs),
+    /// The known / unknown split bench-cluster times match on, as CSV (file, role, identity):
+    /// the first half of the people known (their last image a query, the others the
+    /// gallery), every image of the other half an unknown query. scripts/match_split.sh and
+    /// scripts/peer_match.py read it
+    BenchSplit(BenchSplitArgs),
 }
 
 #[derive(Args, Debug)]
@@ -162,6 +167,16 @@ pub struct BenchInferArgs {
     /// Compute backend
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchSplitArgs {
+    /// Folder ROOT/<identity>/<image> (Python form: -id)
+    #[arg(long)]
+    pub input_directory: PathBuf,
+    /// The CSV file to write
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]

@@ -14,10 +14,10 @@ use crate::commands;
 use crate::error::{Error, Result};
 use crate::experiment;
 use crate::output::table::{count, table};
-use crate::progress;
+use crate::progress::{self, Reporter};
 use args::{
-    BenchArgs, BenchClusterArgs, BenchDetectArgs, BenchInferArgs, CalibrateArgs, Cli, Command, DetectArgs, ExperimentArgs, InferArgs,
-    MatchArgs, PixelArgs, ReportArgs, TrainArgs, TrainDetectorArgs,
+    BenchArgs, BenchClusterArgs, BenchDetectArgs, BenchInferArgs, BenchSplitArgs, CalibrateArgs, Cli, Command, DetectArgs, ExperimentArgs,
+    InferArgs, MatchArgs, PixelArgs, ReportArgs, TrainArgs, TrainDetectorArgs,
 };
 use settings::bench_model;
 
@@ -61,6 +61,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::BenchCluster(a) => bench_cluster(a),
         Command::BenchInfer(a) => bench_infer(a),
         Command::BenchDetect(a) => bench_detect(a),
+        Command::BenchSplit(a) => bench_split(a),
     }
 }
 
@@ -99,7 +100,7 @@ fn train_detector(a: TrainDetectorArgs) -> Result<()> {
 }
 
 fn calibrate(a: CalibrateArgs) -> Result<()> {
-    let (ck, cal) = commands::calibrate(&a.model, a.run.backend, !a.run.quiet)?;
+    let (ck, cal) = commands::calibrate(&a.model, a.run.backend, Reporter::cli(a.run.quiet))?;
     println!("{}", cal.summary(&ck.dir));
     Ok(())
 }
@@ -118,7 +119,7 @@ fn pixels(a: PixelArgs) -> Result<()> {
 
 fn report(a: ReportArgs) -> Result<()> {
     let started = std::time::Instant::now();
-    let (path, bytes) = commands::report(&a.run)?;
+    let (path, bytes) = commands::report(&a.run, Reporter::cli(false))?;
     println!("{} ({:.1} MB) in {:.1} s", path.display(), bytes as f64 / 1e6, started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -159,9 +160,11 @@ fn experiment(a: ExperimentArgs) -> Result<()> {
         device: &device,
         checkpoints: a.checkpoints.unwrap_or_else(|| PathBuf::from("checkpoints").join(&exp.name)),
         out: a.out.unwrap_or_else(|| PathBuf::from("results").join(&exp.name)),
-        progress: !a.run.quiet,
+        reporter: Reporter::cli(a.run.quiet),
     };
-    experiment::run(&exp, &opts)?;
+    let (_, results) = experiment::run(&exp, &opts)?;
+    println!("{results}");
+    println!("results in {}", opts.out.display());
     Ok(())
 }
 
@@ -200,9 +203,15 @@ fn bench_cluster(a: BenchClusterArgs) -> Result<()> {
     Ok(())
 }
 
+fn bench_split(a: BenchSplitArgs) -> Result<()> {
+    let (gallery, queries) = crate::bench::write_match_split(&a.input_directory, &a.out, Reporter::cli(false))?;
+    println!("{gallery} gallery and {queries} query images written to {}", a.out.display());
+    Ok(())
+}
+
 fn bench_infer(a: BenchInferArgs) -> Result<()> {
     use crate::bench::median;
-    let (s, r) = crate::bench::folder_speed(&a.model, &a.folder, a.backend, a.batch_size, a.rounds)?;
+    let (s, r) = crate::bench::folder_speed(&a.model, &a.folder, a.backend, a.batch_size, a.rounds, Reporter::cli(true))?;
     println!(
         "decode stages, 1 thread, {} images: read {:.3} + decode {:.3} + resize {:.3} + to float {:.3} = {:.3} ms/img",
         s.images,

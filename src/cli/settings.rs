@@ -32,7 +32,7 @@ impl TrainArgs {
     /// The run config and how the run treats what is on disk.
     pub fn settings(&self) -> Result<(RunConfig, train::Options)> {
         let replace = if self.overwrite { train::Replace::Always } else { train::Replace::IfNotWorse };
-        Ok((self.config()?, train::Options { replace, resume: self.resume, progress: !self.run.quiet }))
+        Ok((self.config()?, train::Options { replace, resume: self.resume, reporter: Reporter::cli(self.run.quiet) }))
     }
 }
 

@@ -57,7 +57,7 @@ pub fn train_detector(config: &Path, out: &Path, resume: bool, backend: Backend,
 pub fn detect_photos(s: &DetectPhotos) -> Result<DetectSummary> {
     let device = backend::device(s.backend)?;
     let det = Detector::open(&s.detector, &device)?;
-    let folder = super::infer::scan(&s.input, false)?;
+    let folder = super::infer::scan(&s.input, false, s.reporter)?;
     let claims = Claims::new().input("-id", &s.input).input("--detector", &s.detector);
     write_faces(&det, &folder, &s.out, &claims, s.search, (s.centre, s.draw), s.reporter, &device)
 }
@@ -91,7 +91,7 @@ fn write_faces(
     let ours = |name: &str| [FACES_FILE, CROPS_DIR, BOXES_DIR].contains(&name);
     let hint = "a run replaces its folder whole, so choose a new or empty --out";
     may_replace("--out", out, claims, Replaceable::Folder { ours: &ours, hint })?;
-    let staged = Staged::begin("output", out)?;
+    let staged = Staged::begin("output", out, reporter)?;
     let started = Instant::now();
     let mut csv = Csv::new(["photo", "face", "centre_x", "centre_y", "size", "angle_degrees", "score", "crop"]);
     let mut sum = DetectSummary::default();
@@ -146,9 +146,7 @@ fn write_faces(
     csv.write(&staged.dir().join(FACES_FILE))?;
     staged.commit()?;
     sum.skipped = skipped.len();
-    if reporter.messages {
-        report_skipped("detect", &skipped);
-    }
+    report_skipped("detect", &skipped, reporter);
     sum.seconds = started.elapsed().as_secs_f64();
     Ok(sum)
 }

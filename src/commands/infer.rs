@@ -44,13 +44,13 @@ impl Outputs {
     /// The run folder `out` and the `--save-clusters` destination (when asked for), each
     /// checked against everything else the run reads (`inputs`, by flag) and writes, and
     /// locked, before any work.
-    pub fn begin(&self, out: &Path, inputs: &[(&'static str, &Path)]) -> Result<OutDir> {
+    pub fn begin(&self, out: &Path, inputs: &[(&'static str, &Path)], reporter: Reporter) -> Result<OutDir> {
         let mut claims = inputs.iter().fold(Claims::new(), |c, (flag, p)| c.input(flag, p)).output("--out", out);
         if let Some(keep) = &self.save_clusters {
             claims = claims.output("--save-clusters", keep);
         }
-        let keep = self.save_clusters.as_deref().map(|d| ClusterFolders::begin(d, &claims, self.link, self.force)).transpose()?;
-        Ok(OutDir::begin_claimed(out, &claims)?.keeping(keep))
+        let keep = self.save_clusters.as_deref().map(|d| ClusterFolders::begin(d, &claims, self.link, self.force, reporter)).transpose()?;
+        Ok(OutDir::begin_claimed(out, &claims, reporter)?.keeping(keep))
     }
 }
 
@@ -103,14 +103,14 @@ pub struct Finished {
 
 /// The checkpoint `model` names; the ready model's default path gets its own message
 /// when it is not found (it is relative to the current folder).
-pub fn open_model(model: &Path) -> Result<Checkpoint> {
+pub fn open_model(model: &Path, reporter: Reporter) -> Result<Checkpoint> {
     if model == Path::new(crate::model::checkpoint::READY_MODEL) && !model.exists() {
         return Err(Error::Checkpoint {
             path: model.to_path_buf(),
             reason: "the ready model is found relative to the current folder: run from the facemb repository, or pass -m".into(),
         });
     }
-    Checkpoint::open(model)
+    Checkpoint::open(model, reporter)
 }
 
 /// The clustering defaults of `ck`'s calibration `c`, each carried to a folder by the
@@ -127,7 +127,7 @@ fn calibrated_cuts(ck: &Checkpoint, c: &calibrate::Calibration) -> Result<cluste
 
 /// Embeds, clusters, scores, charts and writes the folder `job.input` ([`Infer`]).
 pub fn infer(job: &Infer) -> Result<Finished> {
-    let ck = open_model(&job.model)?;
+    let ck = open_model(&job.model, job.reporter)?;
     let mut opts = job.evaluation.options(ck.config.identity_trained());
     let default = Readout::for_config(&ck.config);
     let readout = Readout { layer: job.layer.unwrap_or(default.layer), flip: job.flip.unwrap_or(default.flip) };
@@ -148,8 +148,8 @@ pub fn infer(job: &Infer) -> Result<Finished> {
     let device = backend::device(job.backend)?;
     let model = ck.load_model(&device)?;
     let out_dir = job.outputs.dir(&folder_name(&ck.dir), &job.input);
-    let out = job.outputs.begin(&out_dir, &[("-id", &job.input), ("-m", &ck.dir)])?;
-    let folder = faces_of(job, scan(&job.input, job.evaluation.unlabelled)?, &device)?;
+    let out = job.outputs.begin(&out_dir, &[("-id", &job.input), ("-m", &ck.dir)], job.reporter)?;
+    let folder = faces_of(job, scan(&job.input, job.evaluation.unlabelled, job.reporter)?, &device)?;
     let started = Instant::now();
     let mut emb = embed_folder(&model, model_cfg, readout, &folder, &device, job.batch_size, job.reporter.bars)?;
     let secs = started.elapsed().as_secs_f64();
@@ -166,7 +166,7 @@ pub fn infer(job: &Infer) -> Result<Finished> {
             ck.dir.display()
         ));
     }
-    report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);
+    report_skipped("embedding", &emb.skipped[folder.skipped.len()..], job.reporter);
     let source = format!("cnn {}{}", ck.dir.display(), if whitening.is_some() { ", whitened" } else { "" });
     let scores = output::report_and_keep(&emb, &source, &job.input, &opts, &job.outputs.charts, out, Some(&ck.dir))?;
     Ok(Finished { scores, dir: out_dir })
@@ -237,10 +237,10 @@ pub fn pixels(job: &Pixels) -> Result<Finished> {
     check_pixel_size(job.size)?;
     let opts = job.evaluation.options(false);
     let out_dir = job.outputs.dir(&format!("pixels-{}", job.size), &job.input);
-    let out = job.outputs.begin(&out_dir, &[("-id", &job.input)])?;
-    let folder = scan(&job.input, job.evaluation.unlabelled)?;
+    let out = job.outputs.begin(&out_dir, &[("-id", &job.input)], job.reporter)?;
+    let folder = scan(&job.input, job.evaluation.unlabelled, job.reporter)?;
     let emb = pixel_embeddings(&folder, job.size, job.reporter.bars)?;
-    report_skipped("embedding", &emb.skipped[folder.skipped.len()..]);
+    report_skipped("embedding", &emb.skipped[folder.skipped.len()..], job.reporter);
     let source = format!("pixels {0}x{0}", job.size);
     let scores = output::report_and_keep(&emb, &source, &job.input, &opts, &job.outputs.charts, out, None)?;
     Ok(Finished { scores, dir: out_dir })
@@ -255,10 +255,10 @@ pub fn check_pixel_size(size: usize) -> Result<()> {
 }
 
 /// The folder `dir` scanned as identity folders (or, flat or with `unlabelled`, as one
-/// unlabelled set), its skipped files reported.
-pub fn scan(dir: &Path, unlabelled: bool) -> Result<IdentityFolder> {
-    let folder = if unlabelled { IdentityFolder::scan_unlabelled(dir)? } else { IdentityFolder::scan_any(dir)? };
-    report_skipped(&dir.display().to_string(), &folder.skipped);
+/// unlabelled set), its skipped files reported through `reporter`.
+pub fn scan(dir: &Path, unlabelled: bool, reporter: Reporter) -> Result<IdentityFolder> {
+    let folder = if unlabelled { IdentityFolder::scan_unlabelled(dir)? } else { IdentityFolder::scan_any(dir, reporter)? };
+    report_skipped(&dir.display().to_string(), &folder.skipped, reporter);
     Ok(folder)
 }
 

@@ -55,7 +55,7 @@ fn embedder(job: &Match) -> Result<(Embedder, bool, Option<CalibratedTolerance>,
         check_pixel_size(size)?;
         return Ok((Embedder::Pixels { size }, false, None, None));
     }
-    let ck = open_model(&job.model)?;
+    let ck = open_model(&job.model, job.reporter)?;
     let readout = Readout::for_config(&ck.config);
     let normalize = ck.config.identity_trained();
     let calibration = calibrate::load(&ck)?.filter(|c| normalize && c.layer == readout.layer && c.flip == readout.flip);
@@ -84,7 +84,7 @@ fn gallery(job: &Match, embedder: &Embedder, source: &Source, normalize: bool) -
         g.source.check(source, &job.gallery)?;
         return Ok(g);
     }
-    let folder = scan(&job.gallery, false)?;
+    let folder = scan(&job.gallery, false, job.reporter)?;
     if !folder.labelled {
         return Err(Error::Data {
             path: job.gallery.clone(),
@@ -92,7 +92,7 @@ fn gallery(job: &Match, embedder: &Embedder, source: &Source, normalize: bool) -
         });
     }
     let emb = embedder.embed(&folder, normalize, job.reporter.bars)?;
-    report_skipped("gallery", &emb.skipped[folder.skipped.len()..]);
+    report_skipped("gallery", &emb.skipped[folder.skipped.len()..], job.reporter);
     let (g, missing) = Gallery::from_embeddings(&emb, source.clone());
     for name in missing {
         job.reporter.warn(format!("gallery person {name} has no usable image; left out"));
@@ -155,16 +155,16 @@ pub fn match_faces(job: &Match) -> Result<(MatchSummary, PathBuf)> {
         claims = claims.output("--save-gallery", file);
         Gallery::check_destination(file, &claims)?;
     }
-    let out = OutDir::begin_claimed(&out_dir, &claims)?;
+    let out = OutDir::begin_claimed(&out_dir, &claims, job.reporter)?;
     let gallery = gallery(job, &embedder, &source, normalize)?;
     if let Some(file) = &job.save_gallery {
         gallery.save(file, job.force)?;
         job.reporter.note(format!("gallery of {} people saved to {}", gallery.names.len(), file.display()));
     }
-    let mut folder = scan(&job.query, job.unlabelled)?;
+    let mut folder = scan(&job.query, job.unlabelled, job.reporter)?;
     leave_out_gallery_faces(&mut folder, &gallery, &job.query, job.reporter)?;
     let queries = embedder.embed(&folder, normalize, job.reporter.bars)?;
-    report_skipped("queries", &queries.skipped[folder.skipped.len()..]);
+    report_skipped("queries", &queries.skipped[folder.skipped.len()..], job.reporter);
     let candidates = identify::candidates(queries.matrix.view(), gallery.vectors.view(), &gallery.person, params)?;
     let (tolerance, origin) = match (job.tolerance, calibrated) {
         (Some(t), _) => (t, "given".to_string()),

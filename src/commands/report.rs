@@ -3,9 +3,11 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::output;
+use crate::progress::Reporter;
 
-/// Writes `run/report.html` from the run's own files; returns its path and size in bytes.
-pub fn report(run: &Path) -> Result<(PathBuf, usize)> {
+/// Writes `run/report.html` from the run's own files (a layout it has to draw is said
+/// through `reporter`); returns its path and size in bytes.
+pub fn report(run: &Path, reporter: Reporter) -> Result<(PathBuf, usize)> {
     // exists(), not is_file(): a pipe or folder in a run file's place is an error naming
     // it (the report reads every file as a regular one), not "no such file".
     let (scores, summary, index) = (run.join(output::SCORES_FILE), run.join(output::SUMMARY_FILE), run.join(output::INDEX_FILE));
@@ -21,6 +23,6 @@ pub fn report(run: &Path) -> Result<(PathBuf, usize)> {
         ));
     }
     let _lock = crate::files::Lock::acquire(run)?;
-    let bytes = output::report::write(run, run)?;
+    let bytes = output::report::write(run, run, reporter)?;
     Ok((run.join(output::report::REPORT_FILE), bytes))
 }

@@ -11,6 +11,7 @@ use crate::config::RunConfig;
 use crate::error::Result;
 use crate::model::FaceNet;
 use crate::model::checkpoint::Checkpoint;
+use crate::progress::Reporter;
 use crate::train::{self, TrainMetrics};
 
 /// A finished training run: where its checkpoint is, its numbers, and its calibration
@@ -30,18 +31,18 @@ pub fn train_and_calibrate(cfg: &RunConfig, backend: Backend, device: &Device, o
     let calibration = if outcome.metrics.held_out.is_empty() {
         None
     } else {
-        let ck = Checkpoint::open(&outcome.checkpoint)?;
-        Some(calibrate::calibrate_checkpoint(&ck, &outcome.model, &outcome.metrics.held_out, device, opts.progress)?)
+        let ck = Checkpoint::open(&outcome.checkpoint, opts.reporter)?;
+        Some(calibrate::calibrate_checkpoint(&ck, &outcome.model, &outcome.metrics.held_out, device, opts.reporter.bars)?)
     };
     Ok(Trained { checkpoint: outcome.checkpoint, metrics: outcome.metrics, model: outcome.model, calibration })
 }
 
 /// Calibrates the checkpoint `model` again on its held-out people (`facemb calibrate`).
-pub fn calibrate(model: &Path, backend: Backend, progress: bool) -> Result<(Checkpoint, Calibration)> {
-    let ck = Checkpoint::open(model)?;
+pub fn calibrate(model: &Path, backend: Backend, reporter: Reporter) -> Result<(Checkpoint, Calibration)> {
+    let ck = Checkpoint::open(model, reporter)?;
     let held = calibrate::held_out_people(&ck)?;
     let device = backend::device(backend)?;
     let net = ck.load_model(&device)?;
-    let cal = calibrate::calibrate_checkpoint(&ck, &net, &held, &device, progress)?;
+    let cal = calibrate::calibrate_checkpoint(&ck, &net, &held, &device, reporter.bars)?;
     Ok((ck, cal))
 }

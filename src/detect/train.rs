@@ -160,7 +160,7 @@ pub fn validate(net: &DetectorNet, faces: &FaceBank, scenes: &SceneBank, window:
 
 /// Checks that a detector checkpoint can be written to `dir` (never over its scenes or
 /// faces, nor a folder of other files) and locks it.
-fn destination(dir: &Path, cfg: &DetectorConfig) -> Result<Staged> {
+fn destination(dir: &Path, cfg: &DetectorConfig, rep: Reporter) -> Result<Staged> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)
         .map_err(|e| Error::Checkpoint { path: parent.to_path_buf(), reason: format!("cannot hold checkpoints ({e})") })?;
@@ -171,7 +171,7 @@ fn destination(dir: &Path, cfg: &DetectorConfig) -> Result<Staged> {
     let ours = |name: &str| [MODEL_FILE, CONFIG_FILE, METRICS_FILE].contains(&name);
     let hint = "a checkpoint replaces its folder whole, so choose another --out";
     may_replace("checkpoint", dir, &claims, Replaceable::Folder { ours: &ours, hint })?;
-    Staged::begin("checkpoint", dir)
+    Staged::begin("checkpoint", dir, rep)
 }
 
 /// Trains the detector `cfg` on `device` into `out/<cfg.name>`; with `resume`, goes on
@@ -179,7 +179,7 @@ fn destination(dir: &Path, cfg: &DetectorConfig) -> Result<Staged> {
 /// checkpoint folder.
 pub fn train_detector(cfg: &DetectorConfig, device: &Device, out: &Path, resume: bool, rep: Reporter) -> Result<PathBuf> {
     let dir = out.join(&cfg.name);
-    let dest = destination(&dir, cfg)?;
+    let dest = destination(&dir, cfg, rep)?;
     let resume_at = resume_dir(&dir);
     let state: Option<ResumeState> = if resume && resume_at.join(RESUME_STATE).is_file() {
         let s: ResumeState = serde_json::from_str(&read_text(&resume_at.join(RESUME_STATE))?)

@@ -13,6 +13,7 @@ use crate::cluster::{self, Method};
 use crate::embed::Embeddings;
 use crate::error::Result;
 use crate::neighbors::l2_normalize;
+use crate::progress::Reporter;
 
 /// How to evaluate: which methods, with which clustering parameters, on which vectors.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,8 +99,9 @@ impl Evaluation {
 }
 
 /// Clusters `emb` with every method of `opts` and scores the clusters and the vectors
-/// against the identity of each row. `source` and `folder` only label the scores.
-pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOptions) -> Result<Evaluation> {
+/// against the identity of each row. `source` and `folder` only label the scores; a
+/// method left out is a note through `reporter`.
+pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOptions, reporter: Reporter) -> Result<Evaluation> {
     let normalized: Option<Array2<f32>> = opts.normalize.then(|| l2_normalize(emb.matrix.view()));
     let x = normalized.as_ref().map_or(emb.matrix.view(), |a| a.view());
     let truth = &emb.identity;
@@ -110,7 +112,7 @@ pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOption
     let label_score = |v: f64| Some(v).filter(|v| emb.labelled && !v.is_nan());
     for &m in &opts.methods {
         if !emb.labelled && m == cluster::Method::Kmeans && opts.params.k.is_none() {
-            eprintln!("note: k-means skipped: an unlabelled folder gives it no k (pass --k)");
+            reporter.note("note: k-means skipped: an unlabelled folder gives it no k (pass --k)");
             continue;
         }
         let t = Instant::now();
@@ -170,7 +172,7 @@ mod tests {
     fn separated_identities_score_perfectly_with_every_method() {
         let (x, truth) = blobs(90, 16, 3, 1.0, 4);
         let emb = embeddings(x, truth);
-        let ev = evaluate(&emb, "blobs", Path::new("f"), &EvalOptions::default()).unwrap();
+        let ev = evaluate(&emb, "blobs", Path::new("f"), &EvalOptions::default(), Reporter::SILENT).unwrap();
         let s = &ev.scores;
         assert_eq!((s.images, s.identities, s.dim, s.one_nn_accuracy), (90, 3, 16, Some(1.0)));
         assert_eq!(
@@ -200,8 +202,8 @@ mod tests {
         let x = Array2::from_shape_vec((8, 2), rows).unwrap();
         let emb = embeddings(x, vec![0, 0, 0, 0, 1, 1, 1, 1]);
         let opts = EvalOptions { methods: vec![Method::Kmeans], ..EvalOptions::default() };
-        let raw = evaluate(&emb, "raw", Path::new("f"), &opts).unwrap();
-        let unit = evaluate(&emb, "unit", Path::new("f"), &EvalOptions { normalize: true, ..opts }).unwrap();
+        let raw = evaluate(&emb, "raw", Path::new("f"), &opts, Reporter::SILENT).unwrap();
+        let unit = evaluate(&emb, "unit", Path::new("f"), &EvalOptions { normalize: true, ..opts }, Reporter::SILENT).unwrap();
         assert!(raw.scores.methods[0].ari.unwrap() < 1.0);
         assert_eq!(unit.scores.methods[0].ari, Some(1.0));
         assert!(unit.scores.normalized && (unit.vectors(&emb)[[2, 0]] - 1.0).abs() < 1e-6);

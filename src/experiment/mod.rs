@@ -26,7 +26,7 @@ use crate::evaluate::EvalOptions;
 use crate::image::folder::IdentityFolder;
 use crate::model::checkpoint;
 use crate::output::{self, Charts, OutDir, plot};
-use crate::progress;
+use crate::progress::{self, Reporter};
 use crate::project::{self, UmapParams};
 use crate::train;
 use records::{RunRecord, evaluation_key, finished_run, load_record};
@@ -142,11 +142,14 @@ pub struct Options<'a> {
     pub device: &'a Device,
     pub checkpoints: PathBuf,
     pub out: PathBuf,
-    pub progress: bool,
+    /// The experiment's bar and lines; its runs' notes and warnings (their own bars and
+    /// epoch lines stay hidden under the experiment's).
+    pub reporter: Reporter,
 }
 
-/// Runs the whole experiment; returns every evaluation row.
-pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
+/// Runs the whole experiment; returns every evaluation row and the results table
+/// (markdown, as `results.md` holds it).
+pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<(Vec<ResultRow>, String)> {
     let base = RunConfig::load(&exp.base_config, &config::Overrides::default())?;
     let folders: Vec<IdentityFolder> = exp.folders.iter().map(|f| IdentityFolder::scan(f)).collect::<Result<_>>()?;
     let eval = EvalOptions { methods: exp.methods.clone(), normalize: exp.normalize, ..EvalOptions::default() };
@@ -154,7 +157,7 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
 
     let runs = exp.embedding_sizes.len() * exp.seeds.len();
     let steps = runs * (1 + folders.len()) + exp.pixel_sizes.len() * folders.len();
-    let pb = progress::bar(steps, "{prefix} [{bar:30}] {pos}/{len} steps, {elapsed} elapsed, ETA {eta}  {msg}", opts.progress);
+    let pb = progress::bar(steps, "{prefix} [{bar:30}] {pos}/{len} steps, {elapsed} elapsed, ETA {eta}  {msg}", opts.reporter.bars);
     pb.set_prefix(exp.name.clone());
     let started = Instant::now();
     let mut rows = Vec::new();
@@ -175,7 +178,7 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
         if let Some(rec) = load_record(&record_path, &cfg, &key).filter(|r| !grid_run || r.umap.len() == folders.len()) {
             progress::say(
                 &pb,
-                opts.progress,
+                opts.reporter,
                 &format!("E={size:<5} seed {seed}: scores of an earlier run reused ({})", record_path.display()),
             );
             backends.insert(rec.metrics.backend.clone());
@@ -190,17 +193,18 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
         }
         let dir = opts.checkpoints.join(&cfg.name);
         pb.set_message(format!("run {}/{runs}: train E={size} seed {seed}", r + 1));
-        let (metrics, model, reused) = match finished_run(&dir, &cfg) {
-            Some(m) => (m, checkpoint::load(&dir, opts.device)?.1, true),
+        let (metrics, model, reused) = match finished_run(&dir, &cfg, opts.reporter) {
+            Some(m) => (m, checkpoint::load(&dir, opts.device, opts.reporter)?.1, true),
             None => {
-                let out = crate::commands::train_and_calibrate(&cfg, opts.backend, opts.device, &opts.checkpoints, train::Options::QUIET)?;
+                let quiet = train::Options { reporter: Reporter { bars: false, ..opts.reporter }, ..train::Options::QUIET };
+                let out = crate::commands::train_and_calibrate(&cfg, opts.backend, opts.device, &opts.checkpoints, quiet)?;
                 (out.metrics, out.model, false)
             }
         };
         pb.inc(1);
         progress::say(
             &pb,
-            opts.progress,
+            opts.reporter,
             &format!(
                 "E={size:<5} seed {seed}: val acc {}, {:.0} s{}",
                 metrics.final_val_accuracy().map_or("-".into(), |a| format!("{a:.4}")),
@@ -223,7 +227,7 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
                 &folder.root,
                 &eval,
                 &Charts::none(),
-                OutDir::begin(&dir, &folder.root)?,
+                OutDir::begin(&dir, &folder.root, opts.reporter)?,
             )?;
             record.rows.extend(rows_of(&scores, "cnn", size, Some(seed), Some(&metrics), rate));
             if grid_run {
@@ -246,8 +250,14 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
             let emb = pixel_embeddings(folder, s, false)?;
             let rate = emb.paths.len() as f64 / t.elapsed().as_secs_f64();
             let dir = opts.out.join("runs").join(format!("pixels-{s}")).join(folder_label(&folder.root));
-            let scores =
-                output::report(&emb, &format!("pixels {s}x{s}"), &folder.root, &eval, &Charts::none(), OutDir::begin(&dir, &folder.root)?)?;
+            let scores = output::report(
+                &emb,
+                &format!("pixels {s}x{s}"),
+                &folder.root,
+                &eval,
+                &Charts::none(),
+                OutDir::begin(&dir, &folder.root, opts.reporter)?,
+            )?;
             rows.extend(rows_of(&scores, "pixels", s, None, None, rate));
             if exp.umap_grid && s == exp.pixel_sizes[0] {
                 grids[fi].push((format!("pixels {s}×{s}"), umap_panel(&emb)?));
@@ -268,9 +278,7 @@ pub fn run(exp: &ExperimentConfig, opts: &Options) -> Result<Vec<ResultRow>> {
             plot::scatter_grid_png(&path, panels, labels)?;
         }
     }
-    println!("{md}");
-    println!("results in {}", opts.out.display());
-    Ok(rows)
+    Ok((rows, md))
 }
 
 #[cfg(test)]

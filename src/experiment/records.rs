@@ -8,11 +8,12 @@ use super::{ExperimentConfig, ResultRow};
 use crate::config::RunConfig;
 use crate::image::folder::IdentityFolder;
 use crate::model::checkpoint::{self, Checkpoint};
+use crate::progress::Reporter;
 use crate::train::TrainMetrics;
 
 /// Reads a finished run back when its stored config is exactly `cfg`.
-pub fn finished_run(dir: &Path, cfg: &RunConfig) -> Option<TrainMetrics> {
-    let stored = Checkpoint::open(dir).ok()?;
+pub fn finished_run(dir: &Path, cfg: &RunConfig, reporter: Reporter) -> Option<TrainMetrics> {
+    let stored = Checkpoint::open(dir, reporter).ok()?;
     if &stored.config != cfg || !stored.model_file.is_file() {
         return None;
     }
@@ -93,11 +94,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dev = device(Backend::Flex).unwrap();
         let dir = tmp.path().join("e8-s1");
-        checkpoint::save(&dir, &config(1).model.init(&dev), &config(1), &metrics()).unwrap();
-        assert_eq!(finished_run(&dir, &config(1)), Some(metrics()));
-        assert_eq!(finished_run(&dir, &config(2)), None);
+        checkpoint::save(&dir, &config(1).model.init(&dev), &config(1), &metrics(), Reporter::SILENT).unwrap();
+        assert_eq!(finished_run(&dir, &config(1), Reporter::SILENT), Some(metrics()));
+        assert_eq!(finished_run(&dir, &config(2), Reporter::SILENT), None);
         std::fs::remove_file(dir.join(checkpoint::MODEL_FILE)).unwrap();
-        assert_eq!(finished_run(&dir, &config(1)), None);
+        assert_eq!(finished_run(&dir, &config(1), Reporter::SILENT), None);
     }
 
     #[test]

@@ -159,9 +159,10 @@ pub fn tolerance_grid(candidates: &[Candidate]) -> Vec<f32> {
     (0..=60).map(|i| top * i as f32 / 60.0).collect()
 }
 
-/// The known / unknown split `bench-cluster` times `match` on (the one
-/// `scripts/match_split.sh` makes of a folder, and `scripts/peer_match.py` of the same
-/// vectors): identities in order of first appearance, the first half known with their last
+/// The known / unknown split `bench-cluster` times `match` on (written as CSV by
+/// `facemb bench-split`, [`crate::bench::write_match_split`], for `scripts/match_split.sh`
+/// and `scripts/peer_match.py`, which use it instead of making their own): identities in
+/// order of first appearance, the first half known with their last
 /// row a query and the rest the gallery, every row of the other half an unknown query.
 /// Returns (gallery rows, queries rows, the known identity of each query or None).
 pub fn match_split(labels: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<Option<usize>>) {

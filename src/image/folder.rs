@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::{SkipReason, Skipped, is_image_path};
 use crate::error::{Error, Result};
+use crate::progress::Reporter;
 
 fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
@@ -171,23 +172,24 @@ impl IdentityFolder {
     }
 
     /// [`IdentityFolder::scan`], or, for a folder that holds images but no identity
-    /// folders, [`IdentityFolder::scan_unlabelled`] (with a note saying so).
-    pub fn scan_any(root: &Path) -> Result<Self> {
+    /// folders, [`IdentityFolder::scan_unlabelled`] (with a note through `reporter` saying so).
+    pub fn scan_any(root: &Path, reporter: Reporter) -> Result<Self> {
         let found = Self::scan_identities(root)?;
         if found.paths.is_empty() && found.images_at_top() > 0 {
-            eprintln!(
+            reporter.note(format!(
                 "note: {}: no identity folders, so the images are read as one unlabelled set (scores that need names are left out)",
                 root.display()
-            );
+            ));
             return Self::scan_unlabelled(root);
         }
         found.non_empty()
     }
 }
 
-/// Prints skipped files (the first few in full, then a count), one line each. Top-level
-/// files (a SOURCE.md, an index CSV) are expected beside identity folders: one note names them.
-pub fn report_skipped(what: &str, skipped: &[Skipped]) {
+/// Reports skipped files through `reporter` (the first few in full, then a count), one line
+/// each. Top-level files (a SOURCE.md, an index CSV) are expected beside identity folders:
+/// one note names them.
+pub fn report_skipped(what: &str, skipped: &[Skipped], reporter: Reporter) {
     const SHOWN: usize = 10;
     let (top, rest): (Vec<&Skipped>, Vec<&Skipped>) = skipped.iter().partition(|s| s.reason == SkipReason::TopLevelFile);
     // One note per folder: a pooled identity set scans several.
@@ -201,14 +203,14 @@ pub fn report_skipped(what: &str, skipped: &[Skipped]) {
         }
     }
     for (dir, names) in by_dir {
-        eprintln!("note: {}: not read, identities are sub-folders: {}", dir.display(), names.join(", "));
+        reporter.note(format!("note: {}: not read, identities are sub-folders: {}", dir.display(), names.join(", ")));
     }
     for s in rest.iter().take(SHOWN) {
         // One line per file, whatever a decoder put in its message.
-        eprintln!("warning: {}: {}", s.path.display(), s.reason.to_string().replace('\n', " "));
+        reporter.warn(format!("{}: {}", s.path.display(), s.reason.to_string().replace('\n', " ")));
     }
     if rest.len() > SHOWN {
-        eprintln!("warning: … and {} more skipped in {what}", rest.len() - SHOWN);
+        reporter.warn(format!("… and {} more skipped in {what}", rest.len() - SHOWN));
     }
 }
 

@@ -14,6 +14,7 @@ use super::FaceNet;
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
 use crate::files::{Claims, Replaceable, Staged, fault_point, may_replace, read_text, recover_if_idle, write_json};
+use crate::progress::Reporter;
 
 pub const MODEL_FILE: &str = "model.bpk";
 pub const CONFIG_FILE: &str = "config.json";
@@ -28,8 +29,8 @@ pub const CALIBRATION_FILE: &str = "calibration.json";
 pub const READY_MODEL: &str = "checkpoints/identity-v6";
 
 /// Saves a checkpoint to `dir` in one call: [`destination`] then [`write`].
-pub fn save<M: Serialize>(dir: &Path, model: &FaceNet, config: &RunConfig, metrics: &M) -> Result<()> {
-    write(destination(dir, config)?, model, config, metrics)
+pub fn save<M: Serialize>(dir: &Path, model: &FaceNet, config: &RunConfig, metrics: &M, reporter: Reporter) -> Result<()> {
+    write(destination(dir, config, reporter)?, model, config, metrics)
 }
 
 /// The files a checkpoint folder holds: what may be replaced by a new checkpoint.
@@ -40,7 +41,7 @@ const CHECKPOINT_FILES: [&str; 4] = [MODEL_FILE, CONFIG_FILE, METRICS_FILE, CALI
 /// and neither is, holds nor lies inside the training data or an identity pool) and
 /// locks it against a second run: a run that trains for an hour and then fails at save
 /// loses the hour.
-pub fn destination(dir: &Path, config: &RunConfig) -> Result<Staged> {
+pub fn destination(dir: &Path, config: &RunConfig, reporter: Reporter) -> Result<Staged> {
     if dir.file_name().is_none() {
         return Err(Error::Checkpoint { path: dir.to_path_buf(), reason: "not a folder name".into() });
     }
@@ -57,7 +58,7 @@ pub fn destination(dir: &Path, config: &RunConfig) -> Result<Staged> {
     let ours = |name: &str| CHECKPOINT_FILES.contains(&name);
     let hint = "a checkpoint replaces its folder whole, so choose another --name or --out";
     may_replace("checkpoint", dir, &claims, Replaceable::Folder { ours: &ours, hint })?;
-    Staged::begin("checkpoint", dir)
+    Staged::begin("checkpoint", dir, reporter)
 }
 
 /// Writes the weights, config and metrics into the staged folder and puts it in place.
@@ -83,13 +84,13 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Reads the checkpoint's `config.json`, given the folder or the model file inside it
     /// (the Python tool took a model file).
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(path: &Path, reporter: Reporter) -> Result<Self> {
         let (dir, model_file) = if path.is_file() {
             (path.parent().unwrap_or(Path::new(".")).to_path_buf(), path.to_path_buf())
         } else {
             (path.to_path_buf(), path.join(MODEL_FILE))
         };
-        recover_if_idle(&dir)?;
+        recover_if_idle(&dir, reporter)?;
         if !dir.exists() {
             return Err(Error::Checkpoint { path: path.to_path_buf(), reason: "does not exist".into() });
         }
@@ -142,8 +143,8 @@ impl Checkpoint {
 }
 
 /// [`Checkpoint::open`] and [`Checkpoint::load_model`] in one call.
-pub fn load(path: &Path, device: &Device) -> Result<(RunConfig, FaceNet)> {
-    let ck = Checkpoint::open(path)?;
+pub fn load(path: &Path, device: &Device, reporter: Reporter) -> Result<(RunConfig, FaceNet)> {
+    let ck = Checkpoint::open(path, reporter)?;
     let model = ck.load_model(device)?;
     Ok((ck.config, model))
 }
@@ -171,23 +172,23 @@ mod tests {
         let cfg = tiny_config(12);
         let model = cfg.model.init(&dev);
         let dir = tmp.path().join("ck");
-        save(&dir, &model, &cfg, &serde_json::json!({"epochs": []})).unwrap();
+        save(&dir, &model, &cfg, &serde_json::json!({"epochs": []}), Reporter::SILENT).unwrap();
         // With BatchNorm after every block and on the embedding, the norms' weights and
         // running statistics travel too.
         let mut normed = tiny_config(6);
         normed.model.conv_norm = true;
         normed.model.embedding_norm = true;
         let bn = normed.model.init(&dev);
-        save(&tmp.path().join("bn"), &bn, &normed, &serde_json::json!({})).unwrap();
+        save(&tmp.path().join("bn"), &bn, &normed, &serde_json::json!({}), Reporter::SILENT).unwrap();
         let x = Tensor::<4>::random([3, 1, 32, 32], burn::tensor::Distribution::Default, &dev);
-        let again = Checkpoint::open(&tmp.path().join("bn")).unwrap().load_model(&dev).unwrap();
+        let again = Checkpoint::open(&tmp.path().join("bn"), Reporter::SILENT).unwrap().load_model(&dev).unwrap();
         assert_eq!(bn.embed_linear(x.clone()).into_data(), again.embed_linear(x.clone()).into_data());
         assert!(
             tiny_config(6).model.init(&dev).try_load_file(tmp.path().join("bn").join(MODEL_FILE)).is_err(),
             "norms are part of the record"
         );
         for given in [dir.clone(), dir.join(MODEL_FILE)] {
-            let ck = Checkpoint::open(&given).unwrap();
+            let ck = Checkpoint::open(&given, Reporter::SILENT).unwrap();
             assert_eq!((ck.dir.as_path(), &ck.config), (dir.as_path(), &cfg));
             let x = Tensor::<4>::ones([2, 1, 32, 32], &dev);
             let (a, b) = (model.embed(x.clone()), ck.load_model(&dev).unwrap().embed(x));
@@ -203,22 +204,22 @@ mod tests {
         let dev = device(Backend::Flex).unwrap();
         let cfg = tiny_config(12);
         let dir = tmp.path().join("ck");
-        save(&dir, &cfg.model.init(&dev), &cfg, &()).unwrap();
+        save(&dir, &cfg.model.init(&dev), &cfg, &(), Reporter::SILENT).unwrap();
         // Someone edits config.json: the record no longer fits the architecture.
         let mut edited = cfg.clone();
         edited.model.embedding_size = 20;
         write_json(&dir.join(CONFIG_FILE), &edited).unwrap();
-        let e = load(&dir, &dev).err().unwrap().to_string();
+        let e = load(&dir, &dev, Reporter::SILENT).err().unwrap().to_string();
         assert!(e.contains("model.bpk") && e.contains("embed.weight") && e.contains("12") && e.contains("20"), "{e}");
-        let e = load(&tmp.path().join("nothing"), &dev).err().unwrap().to_string();
+        let e = load(&tmp.path().join("nothing"), &dev, Reporter::SILENT).err().unwrap().to_string();
         assert!(e.contains("nothing") && e.contains("does not exist"), "{e}");
         // An invalid config is refused when opened, before any weight is read.
         edited.model.embedding_size = 0;
         write_json(&dir.join(CONFIG_FILE), &edited).unwrap();
-        let e = Checkpoint::open(&dir).unwrap_err().to_string();
+        let e = Checkpoint::open(&dir, Reporter::SILENT).unwrap_err().to_string();
         assert!(e.contains("config.json") && e.contains("embedding_size"), "{e}");
         std::fs::remove_file(dir.join(CONFIG_FILE)).unwrap();
-        assert!(Checkpoint::open(&dir).unwrap_err().to_string().contains("cannot read config"));
+        assert!(Checkpoint::open(&dir, Reporter::SILENT).unwrap_err().to_string().contains("cannot read config"));
     }
 
     #[test]
@@ -228,9 +229,9 @@ mod tests {
         let dir = tmp.path().join("ck");
         for e in [8, 16] {
             let cfg = tiny_config(e);
-            save(&dir, &cfg.model.init(&dev), &cfg, &()).unwrap();
+            save(&dir, &cfg.model.init(&dev), &cfg, &(), Reporter::SILENT).unwrap();
         }
-        assert_eq!(load(&dir, &dev).unwrap().0.model.embedding_size, 16);
+        assert_eq!(load(&dir, &dev, Reporter::SILENT).unwrap().0.model.embedding_size, 16);
         // Only the checkpoint and its (empty, unlocked) lock file: no staging or old copy.
         let mut names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         names.sort();

@@ -7,6 +7,7 @@ use crate::cluster::Method;
 use crate::embed::Embeddings;
 use crate::error::{Error, Result};
 use crate::files::{Claims, Csv, Replaceable, Staged, may_replace};
+use crate::progress::Reporter;
 
 pub const CLUSTERS_CSV: &str = "clusters.csv";
 const FLAG: &str = "--save-clusters";
@@ -28,8 +29,9 @@ impl ClusterFolders {
     /// Refuses a `dir` that is a file, is, holds or lies inside a path the run reads or
     /// writes elsewhere (`claims`), or is not empty (unless `force`: then it is replaced
     /// whole when the new folders are complete, and only if it holds nothing but cluster
-    /// folders facemb wrote, with their `clusters.csv`).
-    pub fn begin(dir: &Path, claims: &Claims, link: bool, force: bool) -> Result<Self> {
+    /// folders facemb wrote, with their `clusters.csv`). A repair of an interrupted
+    /// replacement is said through `reporter`.
+    pub fn begin(dir: &Path, claims: &Claims, link: bool, force: bool, reporter: Reporter) -> Result<Self> {
         let refuse = |reason: &str| Error::Output { flag: FLAG, path: dir.to_path_buf(), reason: reason.into() };
         let empty = std::fs::read_dir(dir).map(|mut r| r.next().is_none()).unwrap_or(true);
         if !empty && !force && dir.is_dir() {
@@ -45,7 +47,7 @@ impl ClusterFolders {
                 "has no clusters.csv of facemb's, so facemb did not write it; --force replaces only cluster folders facemb wrote",
             ));
         }
-        Ok(ClusterFolders { staged: Staged::begin("clusters", dir)?, link })
+        Ok(ClusterFolders { staged: Staged::begin("clusters", dir, reporter)?, link })
     }
 
     /// Writes the folders of `labels` (one cluster id per row of `emb`, −1 = noise) and

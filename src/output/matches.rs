@@ -82,18 +82,18 @@ pub fn write(run: &MatchRun, mut summary: MatchSummary, out: OutDir) -> Result<M
             &[],
             false,
         ) {
-            eprintln!("warning: no tolerance chart: {e}");
+            out.reporter.warn(format!("no tolerance chart: {e}"));
         }
         summary.scores = Some(scores);
     }
     if run.montage {
         let labels: Vec<i64> = run.candidates.iter().map(|c| c.decide(t).map_or(-1, |p| p as i64)).collect();
         let n = montage::draw(dir, run.queries, Groups::People(&run.gallery.names), &labels)?;
-        eprintln!("{n} montages in {}", out.path().join(montage::MONTAGE_DIR).display());
+        out.reporter.note(format!("{n} montages in {}", out.path().join(montage::MONTAGE_DIR).display()));
     }
     write_json(&dir.join(SUMMARY_FILE), &summary)?;
     if run.report {
-        write_report_inputs(run, dir)?;
+        write_report_inputs(run, dir, out.reporter)?;
     }
     out.finish(run.report)?;
     Ok(summary)
@@ -102,7 +102,7 @@ pub fn write(run: &MatchRun, mut summary: MatchSummary, out: OutDir) -> Result<M
 /// The files a report is built from, for the gallery's faces then the queries: the
 /// vectors, which file each row is, the person each shows or was matched to, and the
 /// t-SNE / UMAP layouts of all of them together.
-fn write_report_inputs(run: &MatchRun, dir: &std::path::Path) -> Result<()> {
+fn write_report_inputs(run: &MatchRun, dir: &std::path::Path, reporter: crate::progress::Reporter) -> Result<()> {
     let (g, q) = (run.gallery, run.queries);
     let all = ndarray::concatenate(ndarray::Axis(0), &[g.vectors.view(), q.matrix.view()])
         .map_err(|e| crate::error::Error::Compute { what: "gallery and queries", reason: e.to_string() })?;
@@ -121,7 +121,7 @@ fn write_report_inputs(run: &MatchRun, dir: &std::path::Path) -> Result<()> {
     }
     index.write(&dir.join(super::INDEX_FILE))?;
     matched.write(&dir.join(super::CLUSTERS_FILE))?;
-    let layouts = super::project_all(all.view(), 0);
+    let layouts = super::project_all(all.view(), 0, reporter);
     if !layouts.is_empty() {
         super::write_layouts(dir, &layouts)?;
     }

@@ -23,6 +23,7 @@ use crate::embed::Embeddings;
 use crate::error::{Error, Result};
 use crate::evaluate::{self, EvalOptions, Evaluation, Scores};
 use crate::files::{Claims, Csv, Replaceable, Staged, fault_point, may_replace, read_csv, read_npy, read_text, write_json, write_npy};
+use crate::progress::Reporter;
 use crate::project::{self, TsneParams, UmapParams};
 
 pub const EMBEDDINGS_FILE: &str = "embeddings.npy";
@@ -89,23 +90,25 @@ pub struct OutDir {
     staged: Staged,
     /// Where the run's clusters are kept as folders too (`--save-clusters`), when asked.
     keep: Option<folders::ClusterFolders>,
+    /// Where what is written is said (layouts, montages, the report, kept clusters).
+    reporter: Reporter,
 }
 
 impl OutDir {
     /// [`OutDir::begin_claimed`] for a run that reads one input folder.
-    pub fn begin(dir: &Path, input: &Path) -> Result<Self> {
-        Self::begin_claimed(dir, &Claims::new().input("-id", input))
+    pub fn begin(dir: &Path, input: &Path, reporter: Reporter) -> Result<Self> {
+        Self::begin_claimed(dir, &Claims::new().input("-id", input), reporter)
     }
 
     /// Refuses a destination that is a file, lies inside or holds a path the run reads
     /// or writes elsewhere (`claims`: the next run would embed its charts as faces, or the
     /// swap would delete them) or holds files facemb did not write (replacing the folder
-    /// would delete them); then locks it.
-    pub fn begin_claimed(dir: &Path, claims: &Claims) -> Result<Self> {
+    /// would delete them); then locks it. What the run writes is said through `reporter`.
+    pub fn begin_claimed(dir: &Path, claims: &Claims, reporter: Reporter) -> Result<Self> {
         let ours = |name: &str| RUN_FILES.contains(&name) || name.ends_with(".png");
         let hint = "a run replaces its folder whole, so choose a new or empty --out";
         may_replace("--out", dir, claims, Replaceable::Folder { ours: &ours, hint })?;
-        Ok(OutDir { staged: Staged::begin("output", dir)?, keep: None })
+        Ok(OutDir { staged: Staged::begin("output", dir, reporter)?, keep: None, reporter })
     }
 
     pub fn path(&self) -> &Path {
@@ -122,13 +125,13 @@ impl OutDir {
     fn finish(self, report: bool) -> Result<()> {
         if report {
             let t = Instant::now();
-            let bytes = report::write(self.staged.dir(), self.path())?;
-            eprintln!(
+            let bytes = report::write(self.staged.dir(), self.path(), self.reporter)?;
+            self.reporter.note(format!(
                 "report {} ({:.1} MB) in {:.1} s",
                 self.path().join(report::REPORT_FILE).display(),
                 bytes as f64 / 1e6,
                 t.elapsed().as_secs_f64()
-            );
+            ));
         }
         self.staged.commit()
     }
@@ -191,14 +194,14 @@ pub fn report_and_keep(
     mut out: OutDir,
     checkpoint: Option<&Path>,
 ) -> Result<Scores> {
-    let mut evaluation = evaluate::evaluate(emb, source, folder, opts)?;
+    let mut evaluation = evaluate::evaluate(emb, source, folder, opts, out.reporter)?;
     evaluation.scores.checkpoint = checkpoint.map(Path::to_path_buf);
     if let Some(keep) = out.keep.take() {
         let (method, labels) =
             kept_clustering(&evaluation).ok_or_else(|| Error::Invalid("--save-clusters needs a clustering method (--methods)".into()))?;
         let dir = keep.path().to_path_buf();
         let n = keep.write(emb, *method, labels)?;
-        eprintln!("{} clusters of {} kept as folders in {}", n, method.name(), dir.display());
+        out.reporter.note(format!("{} clusters of {} kept as folders in {}", n, method.name(), dir.display()));
     }
     write(emb, evaluation, charts, opts.params.seed, out)
 }
@@ -213,7 +216,8 @@ pub fn write(emb: &Embeddings, evaluation: Evaluation, charts: &Charts, seed: u6
 
     let lossy = emb.paths.iter().filter(|p| p.to_str().is_none()).count();
     if lossy > 0 {
-        eprintln!("warning: not valid UTF-8: {}; {INDEX_FILE} holds U+FFFD in place of the bad bytes", table::count(lossy, "file path"));
+        out.reporter
+            .warn(format!("not valid UTF-8: {}; {INDEX_FILE} holds U+FFFD in place of the bad bytes", table::count(lossy, "file path")));
     }
     let mut index = Csv::new(INDEX_COLUMNS);
     for (i, p) in emb.paths.iter().enumerate() {
@@ -230,12 +234,12 @@ pub fn write(emb: &Embeddings, evaluation: Evaluation, charts: &Charts, seed: u6
     }
     clusters.write(&out_dir.join(CLUSTERS_FILE))?;
 
-    let drawn = draw_charts(emb, evaluation.vectors(emb), &evaluation.scores.source, charts, seed, out_dir)?;
+    let drawn = draw_charts(emb, evaluation.vectors(emb), &evaluation.scores.source, charts, seed, out_dir, out.reporter)?;
     if charts.montage
         && let Some((method, labels)) = kept_clustering(&evaluation)
     {
         let n = montage::draw(out_dir, emb, montage::Groups::Clusters(*method), labels)?;
-        eprintln!("{n} montages of {} in {}", method.name(), out.path().join(montage::MONTAGE_DIR).display());
+        out.reporter.note(format!("{n} montages of {} in {}", method.name(), out.path().join(montage::MONTAGE_DIR).display()));
     }
     let mut scores = evaluation.scores;
     // The charts' final paths: where they will be once the folder is in place.
@@ -257,8 +261,8 @@ fn projections(seed: u64) -> [(&'static str, Projection); 2] {
 }
 
 /// `(name, layout)` of the projections `wanted` (by name) that succeed; a projection that
-/// fails (a folder too small) is a warning.
-fn layouts_of(x: ArrayView2<f32>, seed: u64, wanted: &dyn Fn(&str) -> bool) -> Vec<(String, Array2<f32>)> {
+/// fails (a folder too small) is a warning; each is said through `reporter`.
+fn layouts_of(x: ArrayView2<f32>, seed: u64, wanted: &dyn Fn(&str) -> bool, reporter: Reporter) -> Vec<(String, Array2<f32>)> {
     let mut out = Vec::new();
     for (name, project) in projections(seed) {
         if !wanted(name) {
@@ -267,18 +271,18 @@ fn layouts_of(x: ArrayView2<f32>, seed: u64, wanted: &dyn Fn(&str) -> bool) -> V
         let t = Instant::now();
         match project(x) {
             Ok(y) => {
-                eprintln!("{} layout of {} points in {:.1} s", chart_name(name), x.nrows(), t.elapsed().as_secs_f64());
+                reporter.note(format!("{} layout of {} points in {:.1} s", chart_name(name), x.nrows(), t.elapsed().as_secs_f64()));
                 out.push((name.to_string(), y));
             }
-            Err(e) => eprintln!("warning: no {} chart or layout: {e}", chart_name(name)),
+            Err(e) => reporter.warn(format!("no {} chart or layout: {e}", chart_name(name))),
         }
     }
     out
 }
 
 /// Both layouts of `x` (the report's fallback for a run drawn without charts).
-pub fn project_all(x: ArrayView2<f32>, seed: u64) -> Vec<(String, Array2<f32>)> {
-    layouts_of(x, seed, &|_| true)
+pub fn project_all(x: ArrayView2<f32>, seed: u64, reporter: Reporter) -> Vec<(String, Array2<f32>)> {
+    layouts_of(x, seed, &|_| true, reporter)
 }
 
 fn chart_name(projection: &str) -> &'static str {
@@ -299,10 +303,18 @@ pub fn write_layouts(dir: &Path, layouts: &[(String, Array2<f32>)]) -> Result<()
 /// The t-SNE and UMAP charts of `x` asked for by `charts`, and their layouts in
 /// `layouts.csv`. A folder too small to project still gets its vectors, clusters and
 /// scores.
-fn draw_charts(emb: &Embeddings, x: ArrayView2<f32>, source: &str, charts: &Charts, seed: u64, out_dir: &Path) -> Result<Vec<PathBuf>> {
+fn draw_charts(
+    emb: &Embeddings,
+    x: ArrayView2<f32>,
+    source: &str,
+    charts: &Charts,
+    seed: u64,
+    out_dir: &Path,
+    reporter: Reporter,
+) -> Result<Vec<PathBuf>> {
     let dim = emb.dim();
     let stem = |name: &str| if name == "tsne" { charts.tsne.clone() } else { charts.umap.clone() };
-    let layouts = layouts_of(x, seed, &|name| stem(name).is_some());
+    let layouts = layouts_of(x, seed, &|name| stem(name).is_some(), reporter);
     if !layouts.is_empty() {
         write_layouts(out_dir, &layouts)?;
     }
@@ -380,8 +392,15 @@ mod tests {
             skipped: Vec::new(),
         };
         let charts = Charts { tsne: Some("t".into()), umap: None, montage: false, report: false };
-        let s =
-            report(&emb, "test", Path::new("f"), &EvalOptions::default(), &charts, OutDir::begin(&dir, Path::new("f")).unwrap()).unwrap();
+        let s = report(
+            &emb,
+            "test",
+            Path::new("f"),
+            &EvalOptions::default(),
+            &charts,
+            OutDir::begin(&dir, Path::new("f"), Reporter::SILENT).unwrap(),
+        )
+        .unwrap();
         assert_eq!(s.charts, vec![dir.as_path().join("t_8.png")]);
         assert!(dir.as_path().join("t_8.png").is_file() && !dir.as_path().join("umap_8.png").exists());
         let (back, labels) = read_embeddings(dir.as_path()).unwrap();

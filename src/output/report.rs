@@ -19,6 +19,7 @@ use crate::evaluate::Scores;
 use crate::files::{atomic_write, check_regular, read_csv, read_npy, read_text};
 use crate::image::ImageSpec;
 use crate::image::decode::load_image;
+use crate::progress::Reporter;
 
 pub const REPORT_FILE: &str = "report.html";
 /// Thumbnail side in pixels: 48 × 48 colour JPEGs are about 1.3 kB each, so 5 000 faces
@@ -28,8 +29,8 @@ const JPEG_QUALITY: u8 = 80;
 
 /// Writes `dir/report.html` from the run files in `dir`; `shown_as` is the folder's name
 /// in the page (its final path when `dir` is a staging folder). Returns the page's size in bytes.
-pub fn write(dir: &Path, shown_as: &Path) -> Result<usize> {
-    let data = page_data(dir, shown_as)?;
+pub fn write(dir: &Path, shown_as: &Path, reporter: Reporter) -> Result<usize> {
+    let data = page_data(dir, shown_as, reporter)?;
     let html = page(&data)?;
     // atomic_write removes its temporary on failure: a stray `.report.html.tmp-PID` would
     // make every later `--out` of this folder refuse it as someone else's file.
@@ -117,7 +118,7 @@ fn match_head(m: &MatchSummary) -> Head {
 }
 
 /// Everything the page shows, as the JSON its script reads.
-fn page_data(dir: &Path, shown_as: &Path) -> Result<Value> {
+fn page_data(dir: &Path, shown_as: &Path, reporter: Reporter) -> Result<Value> {
     let super::Index { paths, identity, names } = super::read_index(dir)?;
     let n = paths.len();
     // exists(), not is_file(): a pipe or folder called scores.json is an error that names
@@ -143,7 +144,7 @@ fn page_data(dir: &Path, shown_as: &Path) -> Result<Value> {
         clusters.push(json!({ "method": method, "labels": labels, "names": group_names }));
     }
 
-    let layouts = layouts(dir, n, head.normalized)?;
+    let layouts = layouts(dir, n, head.normalized, reporter)?;
     let thumbs: Vec<String> = paths.par_iter().map(|p| thumbnail(Path::new(p)).unwrap_or_default()).collect();
     let config = head
         .checkpoint
@@ -179,7 +180,7 @@ fn check_rows(dir: &Path, file: &str, rows: usize, n: usize) -> Result<()> {
 
 /// The 2-D layouts of the run: `layouts.csv` when the run drew its charts, else t-SNE
 /// and UMAP computed here from `embeddings.npy` (normalised as the run's were).
-fn layouts(dir: &Path, n: usize, normalized: bool) -> Result<Vec<Value>> {
+fn layouts(dir: &Path, n: usize, normalized: bool, reporter: Reporter) -> Result<Vec<Value>> {
     let path = dir.join(LAYOUTS_FILE);
     // A pipe or folder in its place is an error naming it, not a reason to recompute.
     check_regular(&path, true)?;
@@ -212,7 +213,7 @@ fn layouts(dir: &Path, n: usize, normalized: bool) -> Result<Vec<Value>> {
     let x = read_npy(&dir.join(EMBEDDINGS_FILE))?;
     check_rows(dir, EMBEDDINGS_FILE, x.nrows(), n)?;
     let x = if normalized { crate::neighbors::l2_normalize(x.view()) } else { x };
-    Ok(super::project_all(x.view(), 0)
+    Ok(super::project_all(x.view(), 0, reporter)
         .into_iter()
         .map(|(name, y)| json!({ "name": name, "x": y.column(0).to_vec(), "y": y.column(1).to_vec() }))
         .collect())

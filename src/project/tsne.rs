@@ -799,9 +799,8 @@ mod tests {
             })
             .count();
         let t = trustworthiness(x.view(), y.view(), 10).expect("valid k");
-        eprintln!("blobs: {same_blob}/300 nearest neighbours in the same blob, trustworthiness {t:.4}");
-        assert!(same_blob >= 285, "{same_blob}/300 nearest neighbours in the same blob");
-        assert!(t > 0.9, "trustworthiness {t}");
+        assert!(same_blob >= 285, "{same_blob}/300 nearest neighbours in the same blob (trustworthiness {t:.4})");
+        assert!(t > 0.9, "trustworthiness {t} ({same_blob}/300 nearest neighbours in the same blob)");
     }
 
     #[test]

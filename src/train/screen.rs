@@ -14,7 +14,7 @@ use crate::config::ScreenConfig;
 use crate::embed::DEFAULT_BATCH;
 use crate::error::{Error, Result};
 use crate::model::checkpoint::Checkpoint;
-use crate::progress;
+use crate::progress::{self, Reporter};
 
 /// An identity image the screen dropped, with its P(face).
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
@@ -26,8 +26,8 @@ pub struct Screened {
 /// P(face) of every image row of `set` by the checkpoint `screen.model`, and the rows
 /// below `screen.below` taken out of the set (a person left with none leaves with them).
 /// The checkpoint must read images as this run does.
-pub fn screen(set: &mut IdentitySet, screen: &ScreenConfig, device: &Device, progress: bool) -> Result<Vec<Screened>> {
-    let ck = Checkpoint::open(&screen.model)?;
+pub fn screen(set: &mut IdentitySet, screen: &ScreenConfig, device: &Device, reporter: Reporter) -> Result<Vec<Screened>> {
+    let ck = Checkpoint::open(&screen.model, reporter)?;
     let theirs = ck.config.image_spec();
     if theirs != set.spec {
         return Err(Error::Checkpoint {
@@ -39,7 +39,7 @@ pub fn screen(set: &mut IdentitySet, screen: &ScreenConfig, device: &Device, pro
         });
     }
     let model = ck.load_model(device)?;
-    let p_face = face_probabilities(&model, set, device, progress)?;
+    let p_face = face_probabilities(&model, set, device, reporter.bars)?;
     let drop: Vec<bool> = p_face.iter().map(|&p| p < screen.below).collect();
     let screened = (0..drop.len()).filter(|&r| drop[r]).map(|r| Screened { path: set.paths[r].clone(), p_face: p_face[r] }).collect();
     set.drop_rows(&drop);
@@ -98,7 +98,7 @@ mod tests {
         let mut set = IdentitySet::load(&[root.path().to_path_buf()], ImageSpec { size: 64, channels: 1 }, 1).unwrap();
         assert_eq!((set.labelled().len(), set.names.len()), (18, 3));
         let device = crate::backend::device(crate::backend::Backend::default()).unwrap();
-        let out = screen(&mut set, &ready_screen(), &device, false).unwrap();
+        let out = screen(&mut set, &ready_screen(), &device, Reporter::SILENT).unwrap();
         // All eight scenes go (at most one face with them); the people with faces stay,
         // the one of scenes only leaves.
         assert!((8..=9).contains(&out.len()) && out.iter().all(|s| s.p_face < 0.5), "{out:?}");
@@ -114,7 +114,7 @@ mod tests {
         let (root, _) = pool_with_scenes();
         let mut set = IdentitySet::load(&[root.path().to_path_buf()], ImageSpec { size: 32, channels: 1 }, 1).unwrap();
         let device = crate::backend::device(crate::backend::Backend::default()).unwrap();
-        let err = screen(&mut set, &ready_screen(), &device, false).unwrap_err();
+        let err = screen(&mut set, &ready_screen(), &device, Reporter::SILENT).unwrap_err();
         assert!(matches!(&err, Error::Checkpoint { path, .. } if path.ends_with(READY_MODEL)), "{err}");
         assert_eq!(set.labelled().len(), 18);
     }
