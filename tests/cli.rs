@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod faults;
+mod photos;
 
 fn facemb(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_facemb")).args(args).current_dir(cwd).output().expect("facemb runs")
