@@ -189,25 +189,36 @@ pub fn photo_speed(
     t.elapsed().as_secs_f64() / repeat.max(1) as f64
 }
 
-/// The benchmark as one call: makes the pictures (`shape`: count, width, height, seed),
-/// runs the detector at `detector` on them, and scores it and each peer's CSV.
-pub fn run(
-    out: &Path,
-    faces: &Path,
-    scenes: &Path,
-    shape: (usize, usize, usize, u64),
-    detector: &Path,
-    search: Search,
-    peers: &[PathBuf],
-    backend: crate::backend::Backend,
-) -> Result<Vec<(String, DetectionScores)>> {
-    let device = crate::backend::device(backend)?;
-    let det = Detector::open(detector, &device)?;
-    make_pictures(faces, scenes, shape.0, shape.1, shape.2, shape.3, out)?;
-    let per = run_detector(&det, search, out, &device)?;
-    let mut runs = vec![(format!("facemb ({:.0} ms/photo)", per * 1000.0), score(out, &out.join(DETECTIONS_FILE))?)];
-    for p in peers {
-        runs.push((p.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), score(out, p)?));
+/// The detection benchmark's settings (`facemb bench-detect`).
+#[derive(Clone, Debug)]
+pub struct DetectBench {
+    /// The benchmark's folder: pictures/, truth.csv, detections.csv.
+    pub out: PathBuf,
+    /// Identity folders of people the detector never saw.
+    pub faces: PathBuf,
+    /// Scenes, of which the test fifth is used.
+    pub scenes: PathBuf,
+    pub pictures: usize,
+    pub width: usize,
+    pub height: usize,
+    pub seed: u64,
+    pub detector: PathBuf,
+    pub search: Search,
+    /// Other detectors' boxes on the same pictures.
+    pub peers: Vec<PathBuf>,
+    pub backend: crate::backend::Backend,
+}
+
+/// The benchmark as one call: makes the pictures, runs the detector on them, and scores
+/// it and each peer's CSV.
+pub fn run(b: &DetectBench) -> Result<Vec<(String, DetectionScores)>> {
+    let device = crate::backend::device(b.backend)?;
+    let det = Detector::open(&b.detector, &device)?;
+    make_pictures(&b.faces, &b.scenes, b.pictures, b.width, b.height, b.seed, &b.out)?;
+    let per = run_detector(&det, b.search, &b.out, &device)?;
+    let mut runs = vec![(format!("facemb ({:.0} ms/photo)", per * 1000.0), score(&b.out, &b.out.join(DETECTIONS_FILE))?)];
+    for p in &b.peers {
+        runs.push((p.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), score(&b.out, p)?));
     }
     Ok(runs)
 }

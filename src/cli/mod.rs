@@ -237,17 +237,19 @@ fn bench_infer(a: BenchInferArgs) -> Result<()> {
 }
 
 fn bench_detect(a: BenchDetectArgs) -> Result<()> {
-    let search = crate::detect::Search { min_face: a.min_face, score: a.score };
-    let runs = crate::bench::detect::run(
-        &a.out,
-        &a.faces,
-        &a.scenes,
-        (a.pictures, a.width, a.height, a.seed),
-        &a.detector,
-        search,
-        &a.peer,
-        a.run.backend,
-    )?;
+    let runs = crate::bench::detect::run(&crate::bench::detect::DetectBench {
+        out: a.out,
+        faces: a.faces,
+        scenes: a.scenes,
+        pictures: a.pictures,
+        width: a.width,
+        height: a.height,
+        seed: a.seed,
+        detector: a.detector,
+        search: crate::detect::Search { min_face: a.min_face, score: a.score },
+        peers: a.peer,
+        backend: a.run.backend,
+    })?;
     println!("detector              pictures faces found    AP  recall precision  recall <40px 40-80px >80px");
     for (name, s) in runs {
         let r = s.recall_by_width.map(|v| if v.is_finite() { format!("{v:.3}") } else { "n/a".into() });

@@ -59,7 +59,8 @@ pub fn detect_photos(s: &DetectPhotos) -> Result<DetectSummary> {
     let det = Detector::open(&s.detector, &device)?;
     let folder = super::infer::scan(&s.input, false, s.reporter)?;
     let claims = Claims::new().input("-id", &s.input).input("--detector", &s.detector);
-    write_faces(&det, &folder, &s.out, &claims, s.search, (s.centre, s.draw), s.reporter, &device)
+    let how = How { det: &det, search: s.search, centre: s.centre, draw: s.draw, reporter: s.reporter, device: &device };
+    write_faces(&how, &folder, &s.out, &claims)
 }
 
 /// [`detect_photos`] of an already scanned `folder` into `out` (facemb's cache, for
@@ -74,20 +75,21 @@ pub fn detect_with(
     device: &Device,
 ) -> Result<DetectSummary> {
     let claims = Claims::new().input("-id", &folder.root).input("--detector", &det.dir);
-    write_faces(det, folder, out, &claims, search, (centre, false), reporter, device)
+    write_faces(&How { det, search, centre, draw: false, reporter, device }, folder, out, &claims)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_faces(
-    det: &Detector,
-    folder: &IdentityFolder,
-    out: &Path,
-    claims: &Claims,
+/// How [`write_faces`] finds and keeps faces.
+struct How<'a> {
+    det: &'a Detector,
     search: Search,
-    (centre, draw): (bool, bool),
+    centre: bool,
+    draw: bool,
     reporter: Reporter,
-    device: &Device,
-) -> Result<DetectSummary> {
+    device: &'a Device,
+}
+
+fn write_faces(how: &How, folder: &IdentityFolder, out: &Path, claims: &Claims) -> Result<DetectSummary> {
+    let How { det, search, centre, draw, reporter, device } = *how;
     let ours = |name: &str| [FACES_FILE, CROPS_DIR, BOXES_DIR].contains(&name);
     let hint = "a run replaces its folder whole, so choose a new or empty --out";
     may_replace("--out", out, claims, Replaceable::Folder { ours: &ours, hint })?;

@@ -50,7 +50,7 @@ pub struct SceneBank {
 /// that does not change when files are added or removed.
 pub fn is_test_scene(path: &Path) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    fnv1a(name.bytes()) % 5 == 0
+    fnv1a(name.bytes()).is_multiple_of(5)
 }
 
 fn grey_mip(path: &Path) -> Result<Mip> {
