@@ -77,7 +77,7 @@ pub fn run_detector(det: &Detector, search: Search, out: &Path, device: &burn::p
     let started = Instant::now();
     for p in &names {
         let (photo, scale) = read_photo(p).map_err(|r| Error::Data { path: p.clone(), reason: r.to_string() })?;
-        let search = Search { min_face: search.min_face * scale, ..search };
+        let search = search.at_scale(scale);
         for f in det.faces(&photo, search, device) {
             let f = f.scaled(1.0 / scale);
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -211,7 +211,7 @@ pub struct DetectBench {
 
 /// The benchmark as one call: makes the pictures, runs the detector on them, and scores
 /// it and each peer's CSV.
-pub fn run(b: &DetectBench) -> Result<Vec<(String, DetectionScores)>> {
+pub fn run(b: &DetectBench) -> Result<(Vec<(String, DetectionScores)>, Vec<((usize, usize), f64)>)> {
     let device = crate::backend::device(b.backend)?;
     let det = Detector::open(&b.detector, &device)?;
     make_pictures(&b.faces, &b.scenes, b.pictures, b.width, b.height, b.seed, &b.out)?;
@@ -220,5 +220,10 @@ pub fn run(b: &DetectBench) -> Result<Vec<(String, DetectionScores)>> {
     for p in &b.peers {
         runs.push((p.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), score(&b.out, p)?));
     }
-    Ok(runs)
+    let scene = &SceneBank::load(&b.scenes, true)?.scenes[0];
+    let speeds = [(150, 150, 20), (640, 480, 5), (4000, 3000, 2)]
+        .iter()
+        .map(|&(w, h, n)| ((w, h), 1.0 / photo_speed(&det, b.search, scene, w, h, n, &device)))
+        .collect();
+    Ok((runs, speeds))
 }

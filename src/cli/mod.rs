@@ -237,7 +237,7 @@ fn bench_infer(a: BenchInferArgs) -> Result<()> {
 }
 
 fn bench_detect(a: BenchDetectArgs) -> Result<()> {
-    let runs = crate::bench::detect::run(&crate::bench::detect::DetectBench {
+    let (runs, speeds) = crate::bench::detect::run(&crate::bench::detect::DetectBench {
         out: a.out,
         faces: a.faces,
         scenes: a.scenes,
@@ -257,6 +257,9 @@ fn bench_detect(a: BenchDetectArgs) -> Result<()> {
             "{name:<21} {:>8} {:>5} {:>5} {:.3}  {:.3}   {:.3}            {:>5} {:>7} {:>5}",
             s.pictures, s.faces, s.detections, s.average_precision, s.recall, s.precision, r[0], r[1], r[2]
         );
+    }
+    for ((w, h), per_s) in speeds {
+        println!("facemb detect {w}x{h}: {per_s:.2} photos/s");
     }
     Ok(())
 }

@@ -109,7 +109,7 @@ fn write_faces(how: &How, folder: &IdentityFolder, out: &Path, claims: &Claims) 
             }
         };
         sum.photos += 1;
-        let search = Search { min_face: search.min_face * scale, ..search };
+        let search = search.at_scale(scale);
         let mut faces = det.faces(&photo, search, device);
         if centre {
             let (mx, my) = (photo.width as f32 / 2.0, photo.height as f32 / 2.0);

@@ -63,7 +63,7 @@ pub fn decide(det: &Detector, paths: &[PathBuf], device: &Device) -> (FacesMode,
     for i in 0..n {
         let Ok((photo, scale)) = photo::read_photo(&paths[i * paths.len() / n]) else { continue };
         read += 1;
-        let search = Search { min_face: crate::config::DEFAULT_MIN_FACE * scale, score: crate::config::DEFAULT_FACE_SCORE };
+        let search = Search { min_face: crate::config::DEFAULT_MIN_FACE, score: crate::config::DEFAULT_FACE_SCORE }.at_scale(scale);
         let side = photo.width.min(photo.height) as f32;
         inside += usize::from(det.faces(&photo, search, device).first().is_some_and(|f| f.size <= SMALLER_THAN_IMAGE * side));
     }
