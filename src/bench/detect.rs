@@ -204,6 +204,8 @@ pub struct DetectBench {
     pub seed: u64,
     pub detector: PathBuf,
     pub search: Search,
+    /// Also time photos/s at three sizes.
+    pub speed: bool,
     /// Other detectors' boxes on the same pictures.
     pub peers: Vec<PathBuf>,
     pub backend: crate::backend::Backend,
@@ -221,9 +223,7 @@ pub fn run(b: &DetectBench) -> Result<(Vec<(String, DetectionScores)>, Vec<((usi
         runs.push((p.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), score(&b.out, p)?));
     }
     let scene = &SceneBank::load(&b.scenes, true)?.scenes[0];
-    let speeds = [(150, 150, 20), (640, 480, 5), (4000, 3000, 2)]
-        .iter()
-        .map(|&(w, h, n)| ((w, h), 1.0 / photo_speed(&det, b.search, scene, w, h, n, &device)))
-        .collect();
+    let sizes: &[(usize, usize, usize)] = if b.speed { &[(150, 150, 20), (640, 480, 5), (4000, 3000, 2)] } else { &[] };
+    let speeds = sizes.iter().map(|&(w, h, n)| ((w, h), 1.0 / photo_speed(&det, b.search, scene, w, h, n, &device))).collect();
     Ok((runs, speeds))
 }

@@ -92,15 +92,11 @@ pub struct BenchDetectArgs {
     pub height: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Detector checkpoint folder [default: the ready detector]
-    #[arg(long, default_value = READY_DETECTOR)]
-    pub detector: PathBuf,
-    /// Smallest face looked for, in pixels of face width
-    #[arg(long, default_value_t = DEFAULT_MIN_FACE)]
-    pub min_face: f32,
-    /// Probability from which a box is a face
-    #[arg(long, default_value_t = DEFAULT_FACE_SCORE)]
-    pub score: f32,
+    #[command(flatten)]
+    pub search: SearchArgs,
+    /// Leave out the photos/s timings (150×150, 640×480, 4000×3000)
+    #[arg(long)]
+    pub no_speed: bool,
     /// A peer's detections on the same pictures (CSV: picture, centre_x, centre_y, size,
     /// angle_degrees, score; framing boxes), scored beside facemb's (repeatable)
     #[arg(long)]
@@ -259,15 +255,8 @@ pub struct DetectArgs {
     /// Output folder (crops/, boxes/, faces.csv) [default: results/detect/<folder name>]
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Detector checkpoint folder [default: the ready detector]
-    #[arg(long, default_value = READY_DETECTOR)]
-    pub detector: PathBuf,
-    /// Smallest face looked for, in pixels of face width
-    #[arg(long, default_value_t = DEFAULT_MIN_FACE)]
-    pub min_face: f32,
-    /// Probability from which a box is a face
-    #[arg(long, default_value_t = DEFAULT_FACE_SCORE)]
-    pub score: f32,
+    #[command(flatten)]
+    pub search: SearchArgs,
     /// Keep only the face nearest each photo's centre (photos of one subject each); its
     /// crop keeps the photo's name, so the crops folder can be given to infer as it is
     #[arg(long)]
@@ -277,6 +266,20 @@ pub struct DetectArgs {
     pub no_boxes: bool,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// How faces are searched for in photos (`detect`, `bench-detect`).
+#[derive(Args, Debug, Clone)]
+pub struct SearchArgs {
+    /// Detector checkpoint folder [default: the ready detector]
+    #[arg(long, default_value = READY_DETECTOR)]
+    pub detector: PathBuf,
+    /// Smallest face looked for, in pixels of face width
+    #[arg(long, default_value_t = DEFAULT_MIN_FACE)]
+    pub min_face: f32,
+    /// Probability from which a box is a face
+    #[arg(long, default_value_t = DEFAULT_FACE_SCORE)]
+    pub score: f32,
 }
 
 #[derive(Args, Debug)]

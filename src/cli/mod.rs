@@ -245,8 +245,9 @@ fn bench_detect(a: BenchDetectArgs) -> Result<()> {
         width: a.width,
         height: a.height,
         seed: a.seed,
-        detector: a.detector,
-        search: crate::detect::Search { min_face: a.min_face, score: a.score },
+        search: a.search.search()?,
+        detector: a.search.detector,
+        speed: !a.no_speed,
         peers: a.peer,
         backend: a.run.backend,
     })?;

@@ -2,7 +2,7 @@
 //! wrong in a flag is refused here, before any image is read or any epoch trained.
 use std::path::{Path, PathBuf};
 
-use super::args::{DetectArgs, EvalArgs, ExperimentArgs, InferArgs, MatchArgs, OutputArgs, PixelArgs, TrainArgs};
+use super::args::{DetectArgs, EvalArgs, ExperimentArgs, InferArgs, MatchArgs, OutputArgs, PixelArgs, SearchArgs, TrainArgs};
 use crate::cluster;
 use crate::commands;
 use crate::config::{ModelConfig, Overrides, RunConfig};
@@ -63,20 +63,27 @@ impl InferArgs {
     }
 }
 
-impl DetectArgs {
-    pub fn settings(&self) -> Result<commands::DetectPhotos> {
+impl SearchArgs {
+    /// The search, its values checked.
+    pub fn search(&self) -> Result<crate::detect::Search> {
         if !(self.min_face.is_finite() && self.min_face >= 4.0) {
             return Err(Error::Invalid(format!("--min-face must be at least 4 pixels, got {}", self.min_face)));
         }
         if !(self.score > 0.0 && self.score < 1.0) {
             return Err(Error::Invalid(format!("--score must be a probability in (0, 1), got {}", self.score)));
         }
+        Ok(crate::detect::Search { min_face: self.min_face, score: self.score })
+    }
+}
+
+impl DetectArgs {
+    pub fn settings(&self) -> Result<commands::DetectPhotos> {
         let input = &self.input_directory;
         Ok(commands::DetectPhotos {
             input: input.clone(),
             out: self.out.clone().unwrap_or_else(|| PathBuf::from("results").join("detect").join(commands::infer::folder_name(input))),
-            detector: self.detector.clone(),
-            search: crate::detect::Search { min_face: self.min_face, score: self.score },
+            detector: self.search.detector.clone(),
+            search: self.search.search()?,
             centre: self.centre,
             draw: !self.no_boxes,
             backend: self.run.backend,

@@ -176,10 +176,10 @@ mod tests {
             }
         }
         let mip = Mip::new(p);
-        assert_eq!(mip.levels.len(), 4); // 64, 32, 16, 8
+        assert_eq!(mip.levels.len(), 5); // 64, 32, 16, 8, 4
         assert_eq!(mip.level(0.5).0, 0);
         assert_eq!(mip.level(2.5).0, 1);
-        assert_eq!(mip.level(100.0).0, 3);
+        assert_eq!(mip.level(100.0).0, 4);
         for step in [1.0, 2.0, 4.0] {
             assert!((mip.sample(32.0, 20.0, step, 0) - 0.5).abs() < 0.02, "step {step}");
         }
