@@ -211,9 +211,15 @@ pub struct DetectBench {
     pub backend: crate::backend::Backend,
 }
 
+/// Each detector's scores by name, and facemb's photos/s by picture size.
+pub struct DetectBenchResult {
+    pub scores: Vec<(String, DetectionScores)>,
+    pub speeds: Vec<((usize, usize), f64)>,
+}
+
 /// The benchmark as one call: makes the pictures, runs the detector on them, and scores
 /// it and each peer's CSV.
-pub fn run(b: &DetectBench) -> Result<(Vec<(String, DetectionScores)>, Vec<((usize, usize), f64)>)> {
+pub fn run(b: &DetectBench) -> Result<DetectBenchResult> {
     let device = crate::backend::device(b.backend)?;
     let det = Detector::open(&b.detector, &device)?;
     make_pictures(&b.faces, &b.scenes, b.pictures, b.width, b.height, b.seed, &b.out)?;
@@ -225,5 +231,5 @@ pub fn run(b: &DetectBench) -> Result<(Vec<(String, DetectionScores)>, Vec<((usi
     let scene = &SceneBank::load(&b.scenes, true)?.scenes[0];
     let sizes: &[(usize, usize, usize)] = if b.speed { &[(150, 150, 20), (640, 480, 5), (4000, 3000, 2)] } else { &[] };
     let speeds = sizes.iter().map(|&(w, h, n)| ((w, h), 1.0 / photo_speed(&det, b.search, scene, w, h, n, &device))).collect();
-    Ok((runs, speeds))
+    Ok(DetectBenchResult { scores: runs, speeds })
 }

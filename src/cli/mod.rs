@@ -237,7 +237,7 @@ fn bench_infer(a: BenchInferArgs) -> Result<()> {
 }
 
 fn bench_detect(a: BenchDetectArgs) -> Result<()> {
-    let (runs, speeds) = crate::bench::detect::run(&crate::bench::detect::DetectBench {
+    let done = crate::bench::detect::run(&crate::bench::detect::DetectBench {
         out: a.out,
         faces: a.faces,
         scenes: a.scenes,
@@ -252,14 +252,14 @@ fn bench_detect(a: BenchDetectArgs) -> Result<()> {
         backend: a.run.backend,
     })?;
     println!("detector              pictures faces found    AP  recall precision  recall <40px 40-80px >80px");
-    for (name, s) in runs {
+    for (name, s) in done.scores {
         let r = s.recall_by_width.map(|v| if v.is_finite() { format!("{v:.3}") } else { "n/a".into() });
         println!(
             "{name:<21} {:>8} {:>5} {:>5} {:.3}  {:.3}   {:.3}            {:>5} {:>7} {:>5}",
             s.pictures, s.faces, s.detections, s.average_precision, s.recall, s.precision, r[0], r[1], r[2]
         );
     }
-    for ((w, h), per_s) in speeds {
+    for ((w, h), per_s) in done.speeds {
         println!("facemb detect {w}x{h}: {per_s:.2} photos/s");
     }
     Ok(())
