@@ -283,3 +283,30 @@ fn paths_that_mislead_get_messages_that_name_the_real_problem() {
     let csv = std::fs::read_to_string(t.join("lk/clusters.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
 }
+
+#[test]
+fn detect_never_writes_its_crops_over_the_photos_or_the_detector() {
+    // --out at the photos folder, at its parent, and at the detector itself: each refused
+    // before any work, every file left as it was.
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("album");
+    std::fs::create_dir_all(photos.join("Colin_Powell")).unwrap();
+    let src = repo().join("datasets/photos_sample/Colin_Powell/Colin_Powell_0009.jpg");
+    std::fs::copy(&src, photos.join("Colin_Powell/a.jpg")).unwrap();
+    let det = tmp.path().join("det");
+    std::fs::create_dir_all(&det).unwrap();
+    for f in ["detector.json", "model.bpk"] {
+        std::fs::copy(repo().join("checkpoints/detector-v1").join(f), det.join(f)).unwrap();
+    }
+    let before = snapshot(tmp.path());
+    for out in [photos.clone(), tmp.path().to_path_buf(), det.clone()] {
+        let o = facemb_within(
+            &["detect", "-id", s(&photos), "--detector", s(&det), "--out", s(&out), "--quiet"],
+            &repo(),
+            Duration::from_secs(60),
+        );
+        assert!(!o.status.success(), "--out {}: {}", out.display(), text(&o));
+        assert!(error_line(&o).contains("--out"), "{}", stderr(&o));
+        assert_eq!(snapshot(tmp.path()), before, "--out {} changed files", out.display());
+    }
+}
