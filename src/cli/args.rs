@@ -257,10 +257,11 @@ pub struct DetectArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub search: SearchArgs,
-    /// Keep only the face nearest each photo's centre (photos of one subject each); its
-    /// crop keeps the photo's name, so the crops folder can be given to infer as it is
-    #[arg(long)]
-    pub centre: bool,
+    /// Keep only each photo's subject, its most prominent face (confident, large, a little
+    /// central: photos of one person each); its crop keeps the photo's name, so the crops
+    /// folder can be given to infer as it is
+    #[arg(long, alias = "centre")]
+    pub subject: bool,
     /// Do not write the photos with their boxes drawn
     #[arg(long)]
     pub no_boxes: bool,
@@ -307,6 +308,18 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// Whether a folder holds photos or face crops (`infer`, `match`).
+#[derive(Args, Debug, Clone)]
+pub struct PhotoArgs {
+    /// Photos or face crops: `auto` decides per folder from a sample (and says why),
+    /// `detect` finds and aligns every face first, `crops` reads the images as they are
+    #[arg(long, value_enum, default_value_t = FacesMode::Auto)]
+    pub faces: FacesMode,
+    /// Detector checkpoint folder for photos [default: the ready detector]
+    #[arg(long, default_value = READY_DETECTOR)]
+    pub detector: PathBuf,
+}
+
 #[derive(Args, Debug)]
 pub struct InferArgs {
     /// Folder ROOT/<identity>/<image> (Python form: -id)
@@ -337,13 +350,8 @@ pub struct InferArgs {
     /// then derived from the folder, since the calibrated ones hold for unwhitened vectors
     #[arg(long)]
     pub whiten: bool,
-    /// Photos or face crops: `auto` decides per folder from a sample (and says why),
-    /// `detect` finds and aligns every face first, `crops` reads the images as they are
-    #[arg(long, value_enum, default_value_t = FacesMode::Auto)]
-    pub faces: FacesMode,
-    /// Detector checkpoint folder for photos [default: the ready detector]
-    #[arg(long, default_value = READY_DETECTOR)]
-    pub detector: PathBuf,
+    #[command(flatten)]
+    pub photos: PhotoArgs,
     #[command(flatten)]
     pub out: OutputArgs,
     #[command(flatten)]
@@ -406,6 +414,8 @@ pub struct MatchArgs {
     pub report: bool,
     #[arg(long, default_value_t = DEFAULT_BATCH)]
     pub batch_size: usize,
+    #[command(flatten)]
+    pub photos: PhotoArgs,
     #[command(flatten)]
     pub run: RunArgs,
 }

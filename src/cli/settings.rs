@@ -56,8 +56,8 @@ impl InferArgs {
             outputs: self.out.outputs()?,
             backend: self.run.backend,
             batch_size: self.batch_size,
-            faces: self.faces,
-            detector: self.detector.clone(),
+            faces: self.photos.faces,
+            detector: self.photos.detector.clone(),
             reporter: Reporter::cli(self.run.quiet),
         })
     }
@@ -84,7 +84,7 @@ impl DetectArgs {
             out: self.out.clone().unwrap_or_else(|| PathBuf::from("results").join("detect").join(commands::infer::folder_name(input))),
             detector: self.search.detector.clone(),
             search: self.search.search()?,
-            centre: self.centre,
+            subject: self.subject,
             draw: !self.no_boxes,
             backend: self.run.backend,
             reporter: Reporter::cli(self.run.quiet),
@@ -121,6 +121,8 @@ impl MatchArgs {
             montage: self.montage,
             report: self.report,
             batch_size: self.batch_size,
+            faces: self.photos.faces,
+            detector: self.photos.detector.clone(),
             backend: self.run.backend,
             reporter: Reporter::cli(self.run.quiet),
         })
