@@ -30,7 +30,7 @@ pub const METRICS_FILE: &str = "metrics.json";
 
 /// The detector committed with the code (configs/detector.toml): what `detect` uses when
 /// no `--detector` is given.
-pub const READY_DETECTOR: &str = "checkpoints/detector-v1";
+pub const READY_DETECTOR: &str = "checkpoints/detector-v2";
 
 /// Side of the crops `detect` writes: the pools' 112 px.
 pub const CROP_SIDE: usize = 112;
