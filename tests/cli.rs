@@ -480,12 +480,29 @@ fn clusters_are_kept_as_folders_without_touching_the_originals() {
     let rows: Vec<Vec<String>> = csv.lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect();
     assert_eq!(rows.len(), 30);
     assert!(rows.iter().all(|r| r[2] == "average_linkage"), "the automatic default is what is kept");
-    // Every image is in the folder of its cluster, under its identity-prefixed name.
+    // Every image is in the one folder of its cluster, under its identity-prefixed name;
+    // the folders are person_001, person_002 … largest first, each with the name most of
+    // its faces carry, and noise.
+    let mut folder_of: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut size: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &rows {
-        let folder = if r[3] == "-1" { "noise".to_string() } else { format!("cluster_{}", r[3]) };
-        assert!(r[4].starts_with(&folder) && r[4].contains(&format!("{}_", r[1])), "{r:?}");
+        let (folder, file) = r[4].split_once('/').unwrap();
+        assert_eq!(*folder_of.entry(&r[3]).or_insert(folder), folder, "{r:?}");
+        *size.entry(folder).or_default() += 1;
+        assert!(file.starts_with(&format!("{}_", r[1])), "{r:?}");
         assert_eq!(std::fs::read(kept.join(&r[4])).unwrap(), std::fs::read(&r[0]).unwrap());
     }
+    let people: Vec<(&str, usize)> = size.iter().filter(|(f, _)| **f != "noise").map(|(f, n)| (*f, *n)).collect();
+    for (i, (folder, _)) in people.iter().enumerate() {
+        let (number, who) = folder.strip_prefix("person_").unwrap().split_once('_').unwrap();
+        assert_eq!(number, format!("{:03}", i + 1));
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in rows.iter().filter(|r| r[4].starts_with(&format!("{folder}/"))) {
+            *names.entry(&r[1]).or_default() += 1;
+        }
+        assert!(names.values().all(|&n| n <= names[who]), "{folder}: {names:?}");
+    }
+    assert!(people.windows(2).all(|w| w[0].1 >= w[1].1), "largest first: {people:?}");
     for (p, bytes) in &before {
         assert_eq!(&std::fs::read(p).unwrap(), bytes, "original changed: {}", p.display());
     }
@@ -495,8 +512,9 @@ fn clusters_are_kept_as_folders_without_touching_the_originals() {
     let clusters: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[3].as_str()).collect();
     let pictures: Vec<PathBuf> = std::fs::read_dir(t.join("m/montages")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(pictures.len(), clusters.len());
-    for c in clusters {
-        let name = if c == "-1" { "noise.png".to_string() } else { format!("cluster_{c}.png") };
+    // Named as the kept folders are (the same clustering, seed and folder).
+    for folder in folder_of.values() {
+        let name = format!("{folder}.png");
         let img = image::open(t.join("m/montages").join(&name)).unwrap();
         assert!(img.width() > 400 && img.height() > 150, "{name}");
     }
@@ -623,6 +641,13 @@ fn known_people_are_named_strangers_turned_away_and_a_saved_gallery_is_reused() 
     assert_eq!(unknown, s["unknown"].as_u64().unwrap());
     for f in ["tolerance.csv", "tolerance.png", "montages/unknown.png", "report.html", "layouts.csv"] {
         assert!(out.join(f).is_file(), "{f}");
+    }
+    // A montage per person named, by their name: s01's is person_s01.png.
+    let predicted: std::collections::BTreeSet<&str> =
+        matches.lines().skip(1).filter_map(|l| l.split(',').nth(2)).filter(|p| *p != "unknown").collect();
+    assert!(!predicted.is_empty());
+    for p in predicted {
+        assert!(out.join(format!("montages/person_{p}.png")).is_file(), "{p}");
     }
     // The report maps the gallery's faces (first) and the queries, coloured by the
     // person each shows or was matched to.

@@ -445,9 +445,10 @@ pub struct OutputArgs {
     /// folder name most of them carry, and its mean face (clustering as for --save-clusters)
     #[arg(long)]
     pub montage: bool,
-    /// Also keep the clusters as folders: each image copied into DIR/cluster_<id>/ (noise
-    /// into DIR/noise/), with DIR/clusters.csv; the clustering is average linkage (the
-    /// automatic default) when it ran, else the first of --methods
+    /// Also keep the clusters as folders: each image copied into DIR/person_001/, … (the
+    /// largest first; with the name most of its faces carry, person_001_<name>/, when the
+    /// folder names people; noise into DIR/noise/), with DIR/clusters.csv; the clustering
+    /// is average linkage (the automatic default) when it ran, else the first of --methods
     #[arg(long, value_name = "DIR")]
     pub save_clusters: Option<PathBuf>,
     /// Also write report.html: scores, interactive t-SNE / UMAP maps (hover shows the face),
