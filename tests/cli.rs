@@ -442,14 +442,28 @@ holdout = 30
 /// sit below what they measured on this folder (identity-v6: 1-NN 0.998, k-means ARI 0.876,
 /// average linkage 0.873 with 46 clusters for 40 people; docs/identity/README.md). On
 /// identity-v5's vectors plain k-means++ seeding reached 0.748, below the k-means floor.
+/// Run from a folder that is not the repository, with an empty cache: the ready model is
+/// the one compiled in, unpacked byte for byte.
 #[test]
 fn the_ready_model_is_the_default_and_tells_the_att_people_apart() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("att");
-    let o = facemb(&["infer", "-id", "datasets/att_faces", "--out", out.to_str().unwrap(), "--no-charts", "--quiet"], &repo());
+    let (out, cache) = (tmp.path().join("att"), tmp.path().join("cache"));
+    let att = repo().join("datasets/att_faces");
+    let o = Command::new(env!("CARGO_BIN_EXE_facemb"))
+        .args(["infer", att.to_str().unwrap(), "--out", out.to_str().unwrap(), "--no-charts"])
+        .current_dir(tmp.path())
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("scores.json")).unwrap()).unwrap();
-    assert!(s["source"].as_str().unwrap().contains("identity-v6"), "{}", s["source"]);
+    let source = s["source"].as_str().unwrap();
+    assert!(source.contains("identity-v6") && source.contains(cache.to_str().unwrap()), "{source}");
+    let unpacked = Path::new(source.strip_prefix("cnn ").unwrap());
+    assert!(text(&o).contains(&format!("the ready identity-v6 unpacked to {}", unpacked.display())), "{}", text(&o));
+    for f in ["config.json", "calibration.json", "metrics.json", "model.bpk"] {
+        assert!(std::fs::read(unpacked.join(f)).unwrap() == std::fs::read(repo().join("checkpoints/identity-v6").join(f)).unwrap(), "{f}");
+    }
     assert!(s["one_nn_accuracy"].as_f64().unwrap() > 0.95, "{}", s["one_nn_accuracy"]);
     let method = |m: &str| s["methods"].as_array().unwrap().iter().find(|x| x["method"] == m).unwrap().clone();
     assert!(method("kmeans")["ari"].as_f64().unwrap() > 0.8, "{}", method("kmeans"));
