@@ -773,3 +773,45 @@ fn the_report_draws_its_points_in_chromium_and_hover_shows_the_face() {
     // A blank page is about 7 kB; the scores, map and tooltip make it far more.
     assert!(std::fs::metadata(&shot).unwrap().len() > 40_000, "screenshot {}", shot.display());
 }
+
+/// The README's install command, done: `cargo install --path . --locked` into a temporary
+/// root, then the installed `facemb` groups a folder from a working folder that is not
+/// the repository, with an empty cache. The install reuses this test run's release
+/// artifacts (same target folder, profile and lock file), so it only links (or finds
+/// everything fresh); under a debug `cargo test` it would be a cold release build, so it
+/// runs with `cargo test --release` only, as CI (.ci/run) and the README run the tests.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "a cold release build under debug tests: runs in `cargo test --release`")]
+fn cargo_install_gives_a_facemb_that_works_from_any_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let o = Command::new(cargo)
+        .args(["install", "--path", repo().to_str().unwrap(), "--root", t.join("root").to_str().unwrap(), "--locked", "--offline"])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(t)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "cargo install: {}", text(&o));
+    let installed = t.join("root/bin/facemb");
+    let work = t.join("elsewhere");
+    let input = att_subset(&work, 3);
+    let o =
+        Command::new(&installed).args(["infer", "att_small"]).current_dir(&work).env("XDG_CACHE_HOME", t.join("cache")).output().unwrap();
+    assert!(o.status.success(), "installed facemb infer: {}", text(&o));
+    // Its outputs, where the README says they go: results/<model>/<folder> here.
+    let out = work.join("results/identity-v6/att_small");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("outputs in {}", Path::new("results/identity-v6/att_small").display())),
+        "{}",
+        text(&o)
+    );
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("scores.json")).unwrap()).unwrap();
+    assert_eq!(s["images"], 30, "{s}");
+    assert!(s["one_nn_accuracy"].as_f64().unwrap() > 0.9, "{s}");
+    for f in ["embeddings.npy", "index.csv", "clusters.csv"] {
+        assert!(out.join(f).is_file(), "{f} missing in {}", out.display());
+    }
+    assert!(input.join("s01").is_dir());
+}
