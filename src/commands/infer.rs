@@ -100,15 +100,9 @@ pub struct Finished {
     pub dir: PathBuf,
 }
 
-/// The checkpoint `model` names; the ready model's default path gets its own message
-/// when it is not found (it is relative to the current folder).
+/// The checkpoint `model` names (the ready model is a folder by now: the command line
+/// unpacked it, [`crate::files::Bundled`]).
 pub fn open_model(model: &Path, reporter: Reporter) -> Result<Checkpoint> {
-    if model == Path::new(crate::model::checkpoint::READY_MODEL) && !model.exists() {
-        return Err(Error::Checkpoint {
-            path: model.to_path_buf(),
-            reason: "the ready model is found relative to the current folder: run from the facemb repository, or pass -m".into(),
-        });
-    }
     Checkpoint::open(model, reporter)
 }
 

@@ -22,15 +22,16 @@ pub use net::DetectorNet;
 use photo::{Mip, Plane};
 
 use crate::error::{Error, Result};
-use crate::files::{check_regular, read_text};
+use crate::files::{Bundled, check_regular, read_text};
 
 pub const MODEL_FILE: &str = "model.bpk";
 pub const CONFIG_FILE: &str = "detector.json";
 pub const METRICS_FILE: &str = "metrics.json";
 
-/// The detector committed with the code (configs/detector.toml): what `detect` uses when
-/// no `--detector` is given.
-pub const READY_DETECTOR: &str = "checkpoints/detector-v2";
+/// The detector committed with the code (`checkpoints/detector-v2`, trained by
+/// configs/detector.toml): what `detect` and `infer` use when no `--detector` is given.
+/// Compiled in and unpacked to the cache like the ready identity model.
+pub const READY_DETECTOR: Bundled = crate::files::bundle!("checkpoints", "detector-v2"; "detector.json", "metrics.json", "model.bpk");
 
 /// Side of the crops `detect` writes: the pools' 112 px.
 pub const CROP_SIDE: usize = 112;
