@@ -11,6 +11,7 @@ mod auto;
 mod chinese_whispers;
 mod dbscan;
 pub mod finch;
+pub mod graph_linkage;
 mod kmeans;
 pub mod linkage;
 
