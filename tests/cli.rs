@@ -125,7 +125,7 @@ fn train_infer_and_pixels_end_to_end() {
     let scores: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("scores.json")).unwrap()).unwrap();
     assert_eq!(scores["images"], 40);
     assert_eq!(scores["identities"], 4);
-    assert_eq!(scores["methods"].as_array().unwrap().len(), 5, "dbscan, kmeans, chinese whispers, average linkage, FINCH");
+    assert_eq!(scores["methods"].as_array().unwrap().len(), 6, "dbscan, kmeans, chinese whispers, average linkage, FINCH, graph linkage");
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("ARI") && stdout.contains("chinese_whispers"), "table missing: {stdout}");
 
@@ -457,7 +457,13 @@ fn the_ready_model_is_the_default_and_tells_the_att_people_apart() {
     assert!(link["ari"].as_f64().unwrap() > 0.55, "{link}");
     assert!(link["params"].as_str().unwrap().contains("calibrated"), "{link}");
     assert!((20..=80).contains(&link["clusters"].as_u64().unwrap()), "{link}");
+    // The automatic grouping reads the calibration's graph reference (identity-v6 measured
+    // ARI 0.948 with 36 clusters on the full AT&T folder; this is its 40-person sample).
+    let graph = method("graph_linkage");
+    assert!(graph["ari"].as_f64().unwrap() > 0.7, "{graph}");
+    assert!(graph["params"].as_str().unwrap().contains("calibrated 1.26 × this folder's 90th-percentile distance"), "{graph}");
 }
+
 
 #[test]
 fn clusters_are_kept_as_folders_without_touching_the_originals() {
@@ -479,7 +485,7 @@ fn clusters_are_kept_as_folders_without_touching_the_originals() {
     let csv = std::fs::read_to_string(kept.join("clusters.csv")).unwrap();
     let rows: Vec<Vec<String>> = csv.lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect();
     assert_eq!(rows.len(), 30);
-    assert!(rows.iter().all(|r| r[2] == "average_linkage"), "the automatic default is what is kept");
+    assert!(rows.iter().all(|r| r[2] == "graph_linkage"), "the automatic grouping is what is kept");
     // Every image is in the folder of its cluster, under its identity-prefixed name.
     for r in &rows {
         let folder = if r[3] == "-1" { "noise".to_string() } else { format!("cluster_{}", r[3]) };
@@ -544,6 +550,7 @@ fn a_flat_or_unlabelled_folder_is_clustered_with_the_label_scores_left_out() {
         assert!(
             methods.iter().any(|m| m["method"] == "average_linkage" && m["clusters"].as_u64().unwrap() > 1 && m["silhouette"].is_number())
         );
+        assert!(methods.iter().any(|m| m["method"] == "graph_linkage" && m["clusters"].as_u64().unwrap() > 1));
         assert_eq!(std::fs::read_to_string(out.join("index.csv")).unwrap().lines().count(), images + 1);
     }
 }

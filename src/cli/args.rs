@@ -56,8 +56,8 @@ pub enum Command {
     Experiment(ExperimentArgs),
     /// Network throughput on random inputs: training and inference images/s
     Bench(BenchArgs),
-    /// Time t-SNE, UMAP, DBSCAN, k-means, chinese whispers and match's search on blobs or
-    /// saved embeddings
+    /// Time t-SNE, UMAP, DBSCAN, k-means, chinese whispers, match's search and graph linkage
+    /// (the automatic grouping) on blobs or saved embeddings
     BenchCluster(BenchClusterArgs),
     /// End-to-end embedding speed on a folder: network alone, decoding alone and both
     /// overlapped (what `infer` does), interleaved over several rounds
@@ -142,7 +142,7 @@ pub struct BenchClusterArgs {
     /// Also time an `infer` output folder (its embeddings.npy and index.csv), e.g. results/default/lfw_identities
     #[arg(long)]
     pub real: Option<PathBuf>,
-    /// Leave out some of: tsne, umap, dbscan, kmeans, cw, match
+    /// Leave out some of: tsne, umap, dbscan, kmeans, cw, match, graph
     #[arg(long, value_delimiter = ',')]
     pub skip: Vec<String>,
 }
@@ -446,8 +446,8 @@ pub struct OutputArgs {
     #[arg(long)]
     pub montage: bool,
     /// Also keep the clusters as folders: each image copied into DIR/cluster_<id>/ (noise
-    /// into DIR/noise/), with DIR/clusters.csv; the clustering is average linkage (the
-    /// automatic default) when it ran, else the first of --methods
+    /// into DIR/noise/), with DIR/clusters.csv; the clustering is the automatic grouping
+    /// (graph linkage) when it ran, else the first of --methods
     #[arg(long, value_name = "DIR")]
     pub save_clusters: Option<PathBuf>,
     /// Also write report.html: scores, interactive t-SNE / UMAP maps (hover shows the face),
@@ -469,9 +469,11 @@ pub struct EvalArgs {
     /// folder of photos is read so without it); scores that need identities are left out
     #[arg(long)]
     pub unlabelled: bool,
-    /// Clustering methods to run
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Method::ALL)]
-    pub methods: Vec<Method>,
+    /// Clustering methods to run [default: all; graph (graph_linkage) is the automatic
+    /// grouping. Left to the default, a method whose memory on the folder would pass 2 GB
+    /// (average linkage above 31 623 faces) is skipped with a note; named, it is an error]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub methods: Option<Vec<Method>>,
     /// DBSCAN radius [default: derived from k-distance statistics, printed]
     #[arg(long, allow_negative_numbers = true)]
     pub eps: Option<f32>,
@@ -484,8 +486,8 @@ pub struct EvalArgs {
     /// Chinese-whispers edge threshold [default: derived from neighbour distances, printed]
     #[arg(long, allow_negative_numbers = true)]
     pub cw_threshold: Option<f32>,
-    /// Average-linkage cut [default: the checkpoint's calibrated one, else derived from
-    /// neighbour distances, printed]
+    /// Average-linkage cut, of full and of graph linkage [default: the checkpoint's
+    /// calibrated one carried to the folder, else derived from its distances, printed]
     #[arg(long, allow_negative_numbers = true)]
     pub link_threshold: Option<f32>,
     /// L2-normalise vectors before clustering and projecting [default: on for

@@ -16,8 +16,8 @@ use crate::experiment;
 use crate::output::table::{count, table};
 use crate::progress::{self, Reporter};
 use args::{
-    BenchArgs, BenchClusterArgs, BenchDetectArgs, BenchInferArgs, BenchSplitArgs, CalibrateArgs, Cli, Command, DetectArgs, ExperimentArgs,
-    InferArgs, MatchArgs, PixelArgs, ReportArgs, TrainArgs, TrainDetectorArgs,
+    BenchArgs, BenchClusterArgs, BenchDetectArgs, BenchInferArgs, BenchSplitArgs, CalibrateArgs, Cli, Command, DetectArgs,
+    ExperimentArgs, InferArgs, MatchArgs, PixelArgs, ReportArgs, TrainArgs, TrainDetectorArgs,
 };
 use settings::bench_model;
 

@@ -121,6 +121,7 @@ fn calibrated_cuts(ck: &Checkpoint, c: &calibrate::Calibration) -> Result<cluste
         cw_threshold: c.cw_threshold,
         link_threshold: c.linkage_threshold,
         pair_scale: c.scale(ck)?,
+        graph: c.graph_reference(),
         origin: format!("{} held-out training people of {}", c.people, ck.dir.display()),
     })
 }
