@@ -464,6 +464,33 @@ fn the_ready_model_is_the_default_and_tells_the_att_people_apart() {
     assert!(graph["params"].as_str().unwrap().contains("calibrated 1.26 × this folder's 90th-percentile distance"), "{graph}");
 }
 
+#[test]
+fn bench_albums_scores_seeded_albums_of_the_att_sample_with_both_rules() {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["bench-albums", "-id", "datasets/att_faces", "--albums", "12", "--quiet"];
+        args.extend(extra);
+        let o = facemb(&args, &repo());
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let out = run(&[]);
+    assert!(out.contains("400 images of 40 people; 12 albums"), "{out}");
+    let row = |m: &str| -> Vec<f64> {
+        let line = out.lines().find(|l| l.starts_with(m)).unwrap_or_else(|| panic!("no {m} row: {out}"));
+        line.split_whitespace().skip(1).map(|v| v.trim_end_matches('%').parse().unwrap()).collect()
+    };
+    // mean ARI, share ≥ 0.9 (%), clusters per person, folder ARI, folder clusters.
+    let (graph, full) = (row("graph_linkage"), row("average_linkage"));
+    assert_eq!((graph.len(), full.len()), (5, 5), "{out}");
+    for r in [&graph, &full] {
+        assert!((-1.0..=1.0).contains(&r[0]) && (0.0..=100.0).contains(&r[1]) && r[2] > 0.0, "{out}");
+    }
+    // The ready model tells AT&T people apart: the automatic grouping's albums and folder
+    // are far from chance (the Python prototype measured 0.766 and 0.948 on the full set).
+    assert!(graph[0] > 0.5 && graph[3] > 0.7, "{out}");
+    assert_eq!(run(&[]), out, "the draw is seeded");
+    assert_ne!(run(&["--seed", "1"]), out);
+}
 
 #[test]
 fn clusters_are_kept_as_folders_without_touching_the_originals() {

@@ -2,6 +2,7 @@
 //! network throughput on random inputs (training img/s: forward, backward, Adam step;
 //! inference img/s; after warm-up), the projections and clusterers on blobs or saved
 //! embeddings, and a folder's decoding and embedding. Timings belong here, never in tests.
+pub mod albums;
 pub mod detect;
 
 use std::path::Path;

@@ -65,6 +65,10 @@ pub enum Command {
     /// Detection on test pictures made of evaluation faces pasted into the test scenes:
     /// average precision at IoU 0.5, recall by face width, photos/s; peers' boxes scored alike
     BenchDetect(BenchDetectArgs),
+    /// Albums of 2–12 people (1–12 images each) drawn from a labelled folder, each clustered
+    /// on its own by the automatic grouping and by average linkage: mean ARI, share of
+    /// albums at ARI ≥ 0.9, clusters per person, and the whole folder's ARI (issue 32)
+    BenchAlbums(BenchAlbumsArgs),
     /// The known / unknown split bench-cluster times match on, as CSV (file, role, identity):
     /// the first half of the people known (their last image a query, the others the
     /// gallery), every image of the other half an unknown query. scripts/match_split.sh and
@@ -163,6 +167,31 @@ pub struct BenchInferArgs {
     /// Compute backend
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchAlbumsArgs {
+    /// Labelled folder of face crops ROOT/<identity>/<image> (Python form: -id)
+    #[arg(long)]
+    pub input_directory: PathBuf,
+    /// Checkpoint folder, or the model.bpk inside it [default: the ready identity model]
+    #[arg(long, short = 'm', default_value = READY_MODEL)]
+    pub model: PathBuf,
+    /// Albums to draw
+    #[arg(long, default_value_t = 60)]
+    pub albums: usize,
+    /// Seed of the draw
+    #[arg(long, default_value_t = 32)]
+    pub seed: u64,
+    /// Read the albums instead of drawing them: a CSV of source, album, identity, file
+    /// (e.g. docs/grouping/albums.csv, the draw the Python prototype scored); the rows whose
+    /// source is the folder's name
+    #[arg(long, conflicts_with_all = ["albums", "seed"])]
+    pub albums_csv: Option<PathBuf>,
+    #[arg(long, default_value_t = DEFAULT_BATCH)]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Args, Debug)]

@@ -136,6 +136,31 @@ impl ExperimentArgs {
     }
 }
 
+impl BenchAlbumsArgs {
+    /// The album benchmark's settings: at least one album, a positive batch.
+    pub fn settings(&self) -> Result<crate::bench::albums::AlbumBench> {
+        use crate::bench::albums::{AlbumBench, Draw};
+        if self.albums == 0 {
+            return Err(Error::Invalid("--albums: must be ≥ 1".into()));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::Invalid("--batch-size: must be ≥ 1".into()));
+        }
+        let draw = match &self.albums_csv {
+            Some(csv) => Draw::Csv(csv.clone()),
+            None => Draw::Seeded { albums: self.albums, seed: self.seed },
+        };
+        Ok(AlbumBench {
+            folder: self.input_directory.clone(),
+            model: self.model.clone(),
+            draw,
+            backend: self.run.backend,
+            batch_size: self.batch_size,
+            reporter: Reporter::cli(self.run.quiet),
+        })
+    }
+}
+
 impl EvalArgs {
     /// The clustering and scoring settings; normalisation is left to the embedder's
     /// default unless `--normalize` or `--raw` says otherwise.
