@@ -727,7 +727,8 @@ fn a_report_is_one_offline_page_with_every_face_and_layout() {
         let layouts: Vec<&str> = v["layouts"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
         assert_eq!(layouts, ["tsne", "umap"]);
         assert_eq!(v["layouts"][0]["x"].as_array().unwrap().len(), 40);
-        assert_eq!(v["clusters"].as_array().unwrap().len(), 5, "every method's clusters");
+        assert_eq!(v["clusters"].as_array().unwrap().len(), 6, "every method's clusters");
+        assert_eq!(v["automatic"], "graph_linkage", "the page opens on the automatic grouping");
         assert_eq!(v["names"].as_array().unwrap().len(), 4);
     }
     assert!(with.join("layouts.csv").is_file() && !without.join("layouts.csv").exists());
