@@ -369,6 +369,105 @@ pub fn cache_dir() -> PathBuf {
     home.unwrap_or_else(std::env::temp_dir).join("facemb")
 }
 
+/// A folder of the repository compiled into the binary: the ready models, so that an
+/// installed `facemb` has them in any working folder. [`Bundled::unpack`] writes them once
+/// into the cache and every command then reads that folder like any checkpoint given by
+/// flag: one loading path, with all its checks, for the ready models and the user's own.
+///
+/// Why unpack rather than load from the bytes: a checkpoint is read as a folder by more
+/// than burn's recorder (its config, `calibration.json`, the held-out scale in
+/// `metrics.json`, the whitening, the folder name that names `results/<model>/`, the
+/// weight file's hash in a saved gallery); loading from bytes would need a second path for
+/// each. The cost is one 4.3 MB write on first use and a compare of the files on every
+/// later one (a few milliseconds, beside the model load).
+#[derive(Debug)]
+pub struct Bundled {
+    /// The folder's name: `checkpoints/<name>` in the repository, `<name>` in the cache.
+    pub name: &'static str,
+    pub files: &'static [(&'static str, &'static [u8])],
+}
+
+/// `bundle!("checkpoints", "identity-v6"; "config.json", "model.bpk")`: the [`Bundled`]
+/// folder `checkpoints/identity-v6` of the repository with those files, compiled in.
+macro_rules! bundle {
+    ($dir:literal, $name:literal; $($file:literal),+ $(,)?) => {
+        $crate::files::Bundled {
+            name: $name,
+            files: &[$(($file, include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $dir, "/", $name, "/", $file)) as &[u8])),+],
+        }
+    };
+}
+pub(crate) use bundle;
+
+impl Bundled {
+    /// The folder unpacked under [`cache_dir`]`/ready/`; see [`Bundled::unpack_in`].
+    pub fn unpack(&self, reporter: Reporter) -> Result<PathBuf> {
+        self.unpack_in(&cache_dir().join("ready"), reporter)
+    }
+
+    /// The folder as `root/<name>-<content hash>/<name>/`, written there if it is not
+    /// already, byte for byte. The hash keeps two facemb versions with different ready
+    /// models from sharing a folder; the inner `<name>` keeps the checkpoint's own name
+    /// (results go to `results/<name>/`). It is written whole into a hidden sibling and
+    /// renamed into place, so a reader sees a complete folder or none, and two runs
+    /// unpacking at once both end up reading the one that landed first. A damaged copy
+    /// (a file edited or cut short) is put aside and written again: the folder is
+    /// facemb's own. A staging folder of a run killed mid-write stays behind (a live
+    /// run's cannot be told from it without a lock, which would make a second run wait).
+    pub fn unpack_in(&self, root: &Path, reporter: Reporter) -> Result<PathBuf> {
+        let hash = fnv1a(
+            self.files.iter().flat_map(|(name, bytes)| name.bytes().chain((bytes.len() as u64).to_le_bytes()).chain(bytes.iter().copied())),
+        );
+        let home = root.join(format!("{}-{hash:016x}", self.name));
+        let dir = home.join(self.name);
+        if self.is_at(&dir) {
+            return Ok(dir);
+        }
+        // Unique to this call: threads of one process (the library's tests) unpack too.
+        static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = hidden_sibling(&home, &format!(".tmp-{}-{call}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let staged = tmp.join(self.name);
+        std::fs::create_dir_all(&staged).map_err(|e| Error::io(&staged, e))?;
+        for (name, bytes) in self.files {
+            let path = staged.join(name);
+            if let Err(e) = std::fs::write(&path, bytes) {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(Error::io(path, e));
+            }
+        }
+        let damaged = home.exists().then(|| hidden_sibling(&home, &format!(".old-{}-{call}", std::process::id())));
+        if let Some(old) = &damaged {
+            // Another run may be repairing it too: whichever moves it aside, it is gone.
+            let _ = std::fs::rename(&home, old);
+        }
+        let renamed = std::fs::rename(&tmp, &home);
+        let _ = std::fs::remove_dir_all(&tmp);
+        if let Some(old) = &damaged {
+            let _ = std::fs::remove_dir_all(old);
+        }
+        // A failed rename is fine when another run put a good copy there first.
+        if !self.is_at(&dir) {
+            let reason = match renamed {
+                Err(e) => format!("cannot unpack the ready {} here ({e})", self.name),
+                Ok(()) => format!("the ready {} unpacked here does not read back as written", self.name),
+            };
+            return Err(Error::Data { path: dir, reason });
+        }
+        if renamed.is_ok() {
+            let why = if damaged.is_some() { "a damaged copy replaced" } else { "once per facemb version" };
+            reporter.note(format!("the ready {} unpacked to {} ({why})", self.name, dir.display()));
+        }
+        Ok(dir)
+    }
+
+    /// Whether `dir` holds exactly these files' bytes (extra files aside).
+    fn is_at(&self, dir: &Path) -> bool {
+        self.files.iter().all(|(name, bytes)| std::fs::read(dir.join(name)).is_ok_and(|b| b == *bytes))
+    }
+}
+
 /// A folder written whole under a hidden sibling name and then put in place of its
 /// target, so that readers of the target see the old folder or the new one, never a mix,
 /// and a failure or kill before [`Staged::commit`] leaves the old one as it was. Holds the
@@ -497,6 +596,49 @@ impl Lock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const TINY: Bundled = Bundled { name: "tiny-v1", files: &[("config.json", b"{}\n"), ("model.bpk", &[1, 2, 3, 4])] };
+
+    #[test]
+    fn a_bundled_folder_is_unpacked_once_whole_and_repaired_when_damaged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = TINY.unpack_in(tmp.path(), Reporter::SILENT).unwrap();
+        // <root>/<name>-<hash>/<name>: the checkpoint keeps its own folder name.
+        assert_eq!(dir.file_name().unwrap(), "tiny-v1");
+        let home = dir.parent().unwrap();
+        assert!(home.parent() == Some(tmp.path()) && home.file_name().unwrap().to_string_lossy().starts_with("tiny-v1-"));
+        assert_eq!(std::fs::read(dir.join("model.bpk")).unwrap(), [1, 2, 3, 4]);
+        assert_eq!(std::fs::read_to_string(dir.join("config.json")).unwrap(), "{}\n");
+        // Nothing but the one folder: no staging or moved-aside copy.
+        let names = |p: &Path| std::fs::read_dir(p).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>();
+        assert_eq!(names(tmp.path()), [home.file_name().unwrap()]);
+        // A second run reads the same folder without writing it again.
+        use std::os::unix::fs::MetadataExt;
+        let inode = std::fs::metadata(dir.join("model.bpk")).unwrap().ino();
+        assert_eq!(TINY.unpack_in(tmp.path(), Reporter::SILENT).unwrap(), dir);
+        assert_eq!(std::fs::metadata(dir.join("model.bpk")).unwrap().ino(), inode);
+        // A file cut short or gone is written again, whole.
+        std::fs::write(dir.join("model.bpk"), [1, 2]).unwrap();
+        std::fs::remove_file(dir.join("config.json")).unwrap();
+        assert_eq!(TINY.unpack_in(tmp.path(), Reporter::SILENT).unwrap(), dir);
+        assert_eq!(std::fs::read(dir.join("model.bpk")).unwrap(), [1, 2, 3, 4]);
+        assert!(dir.join("config.json").is_file());
+        assert_eq!(names(tmp.path()), [home.file_name().unwrap()]);
+        // Other contents are another folder, beside it.
+        const OTHER: Bundled = Bundled { name: "tiny-v1", files: &[("config.json", b"{}\n"), ("model.bpk", &[9])] };
+        assert_ne!(OTHER.unpack_in(tmp.path(), Reporter::SILENT).unwrap(), dir);
+        assert_eq!(std::fs::read(dir.join("model.bpk")).unwrap(), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn runs_unpacking_at_once_all_read_one_whole_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs: Vec<PathBuf> = std::thread::scope(|s| {
+            let runs: Vec<_> = (0..8).map(|_| s.spawn(|| TINY.unpack_in(tmp.path(), Reporter::SILENT).unwrap())).collect();
+            runs.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert!(dirs.iter().all(|d| d == &dirs[0] && std::fs::read(d.join("model.bpk")).unwrap() == [1, 2, 3, 4]));
+    }
 
     #[test]
     fn csv_quotes_only_what_needs_it_and_reads_back() {

@@ -442,14 +442,28 @@ holdout = 30
 /// sit below what they measured on this folder (identity-v6: 1-NN 0.998, k-means ARI 0.876,
 /// average linkage 0.873 with 46 clusters for 40 people; docs/identity/README.md). On
 /// identity-v5's vectors plain k-means++ seeding reached 0.748, below the k-means floor.
+/// Run from a folder that is not the repository, with an empty cache: the ready model is
+/// the one compiled in, unpacked byte for byte.
 #[test]
 fn the_ready_model_is_the_default_and_tells_the_att_people_apart() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("att");
-    let o = facemb(&["infer", "-id", "datasets/att_faces", "--out", out.to_str().unwrap(), "--no-charts", "--quiet"], &repo());
+    let (out, cache) = (tmp.path().join("att"), tmp.path().join("cache"));
+    let att = repo().join("datasets/att_faces");
+    let o = Command::new(env!("CARGO_BIN_EXE_facemb"))
+        .args(["infer", att.to_str().unwrap(), "--out", out.to_str().unwrap(), "--no-charts"])
+        .current_dir(tmp.path())
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("scores.json")).unwrap()).unwrap();
-    assert!(s["source"].as_str().unwrap().contains("identity-v6"), "{}", s["source"]);
+    let source = s["source"].as_str().unwrap();
+    assert!(source.contains("identity-v6") && source.contains(cache.to_str().unwrap()), "{source}");
+    let unpacked = Path::new(source.strip_prefix("cnn ").unwrap());
+    assert!(text(&o).contains(&format!("the ready identity-v6 unpacked to {}", unpacked.display())), "{}", text(&o));
+    for f in ["config.json", "calibration.json", "metrics.json", "model.bpk"] {
+        assert!(std::fs::read(unpacked.join(f)).unwrap() == std::fs::read(repo().join("checkpoints/identity-v6").join(f)).unwrap(), "{f}");
+    }
     assert!(s["one_nn_accuracy"].as_f64().unwrap() > 0.95, "{}", s["one_nn_accuracy"]);
     let method = |m: &str| s["methods"].as_array().unwrap().iter().find(|x| x["method"] == m).unwrap().clone();
     assert!(method("kmeans")["ari"].as_f64().unwrap() > 0.8, "{}", method("kmeans"));
@@ -513,12 +527,29 @@ fn clusters_are_kept_as_folders_without_touching_the_originals() {
     let rows: Vec<Vec<String>> = csv.lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect();
     assert_eq!(rows.len(), 30);
     assert!(rows.iter().all(|r| r[2] == "graph_linkage"), "the automatic grouping is what is kept");
-    // Every image is in the folder of its cluster, under its identity-prefixed name.
+    // Every image is in the one folder of its cluster, under its identity-prefixed name;
+    // the folders are person_001, person_002 … largest first, each with the name most of
+    // its faces carry, and noise.
+    let mut folder_of: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut size: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &rows {
-        let folder = if r[3] == "-1" { "noise".to_string() } else { format!("cluster_{}", r[3]) };
-        assert!(r[4].starts_with(&folder) && r[4].contains(&format!("{}_", r[1])), "{r:?}");
+        let (folder, file) = r[4].split_once('/').unwrap();
+        assert_eq!(*folder_of.entry(&r[3]).or_insert(folder), folder, "{r:?}");
+        *size.entry(folder).or_default() += 1;
+        assert!(file.starts_with(&format!("{}_", r[1])), "{r:?}");
         assert_eq!(std::fs::read(kept.join(&r[4])).unwrap(), std::fs::read(&r[0]).unwrap());
     }
+    let people: Vec<(&str, usize)> = size.iter().filter(|(f, _)| **f != "noise").map(|(f, n)| (*f, *n)).collect();
+    for (i, (folder, _)) in people.iter().enumerate() {
+        let (number, who) = folder.strip_prefix("person_").unwrap().split_once('_').unwrap();
+        assert_eq!(number, format!("{:03}", i + 1));
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in rows.iter().filter(|r| r[4].starts_with(&format!("{folder}/"))) {
+            *names.entry(&r[1]).or_default() += 1;
+        }
+        assert!(names.values().all(|&n| n <= names[who]), "{folder}: {names:?}");
+    }
+    assert!(people.windows(2).all(|w| w[0].1 >= w[1].1), "largest first: {people:?}");
     for (p, bytes) in &before {
         assert_eq!(&std::fs::read(p).unwrap(), bytes, "original changed: {}", p.display());
     }
@@ -528,8 +559,9 @@ fn clusters_are_kept_as_folders_without_touching_the_originals() {
     let clusters: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[3].as_str()).collect();
     let pictures: Vec<PathBuf> = std::fs::read_dir(t.join("m/montages")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(pictures.len(), clusters.len());
-    for c in clusters {
-        let name = if c == "-1" { "noise.png".to_string() } else { format!("cluster_{c}.png") };
+    // Named as the kept folders are (the same clustering, seed and folder).
+    for folder in folder_of.values() {
+        let name = format!("{folder}.png");
         let img = image::open(t.join("m/montages").join(&name)).unwrap();
         assert!(img.width() > 400 && img.height() > 150, "{name}");
     }
@@ -658,6 +690,13 @@ fn known_people_are_named_strangers_turned_away_and_a_saved_gallery_is_reused() 
     for f in ["tolerance.csv", "tolerance.png", "montages/unknown.png", "report.html", "layouts.csv"] {
         assert!(out.join(f).is_file(), "{f}");
     }
+    // A montage per person named, by their name: s01's is person_s01.png.
+    let predicted: std::collections::BTreeSet<&str> =
+        matches.lines().skip(1).filter_map(|l| l.split(',').nth(2)).filter(|p| *p != "unknown").collect();
+    assert!(!predicted.is_empty());
+    for p in predicted {
+        assert!(out.join(format!("montages/person_{p}.png")).is_file(), "{p}");
+    }
     // The report maps the gallery's faces (first) and the queries, coloured by the
     // person each shows or was matched to.
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
@@ -768,4 +807,46 @@ fn the_report_draws_its_points_in_chromium_and_hover_shows_the_face() {
     assert!(o.status.success(), "{}", text(&o));
     // A blank page is about 7 kB; the scores, map and tooltip make it far more.
     assert!(std::fs::metadata(&shot).unwrap().len() > 40_000, "screenshot {}", shot.display());
+}
+
+/// The README's install command, done: `cargo install --path . --locked` into a temporary
+/// root, then the installed `facemb` groups a folder from a working folder that is not
+/// the repository, with an empty cache. The install reuses this test run's release
+/// artifacts (same target folder, profile and lock file), so it only links (or finds
+/// everything fresh); under a debug `cargo test` it would be a cold release build, so it
+/// runs with `cargo test --release` only, as CI (.ci/run) and the README run the tests.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "a cold release build under debug tests: runs in `cargo test --release`")]
+fn cargo_install_gives_a_facemb_that_works_from_any_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let o = Command::new(cargo)
+        .args(["install", "--path", repo().to_str().unwrap(), "--root", t.join("root").to_str().unwrap(), "--locked", "--offline"])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(t)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "cargo install: {}", text(&o));
+    let installed = t.join("root/bin/facemb");
+    let work = t.join("elsewhere");
+    let input = att_subset(&work, 3);
+    let o =
+        Command::new(&installed).args(["infer", "att_small"]).current_dir(&work).env("XDG_CACHE_HOME", t.join("cache")).output().unwrap();
+    assert!(o.status.success(), "installed facemb infer: {}", text(&o));
+    // Its outputs, where the README says they go: results/<model>/<folder> here.
+    let out = work.join("results/identity-v6/att_small");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("outputs in {}", Path::new("results/identity-v6/att_small").display())),
+        "{}",
+        text(&o)
+    );
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("scores.json")).unwrap()).unwrap();
+    assert_eq!(s["images"], 30, "{s}");
+    assert!(s["one_nn_accuracy"].as_f64().unwrap() > 0.9, "{s}");
+    for f in ["embeddings.npy", "index.csv", "clusters.csv"] {
+        assert!(out.join(f).is_file(), "{f} missing in {}", out.display());
+    }
+    assert!(input.join("s01").is_dir());
 }

@@ -1,6 +1,6 @@
 //! The command line as clap parses it: plain data, checked by nothing but clap.
 //! [`super::settings`] turns it into validated library inputs.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -17,13 +17,18 @@ use crate::model::checkpoint::READY_MODEL;
 #[command(
     name = "facemb",
     version,
-    about = "Train a face/non-face CNN, export its embeddings, cluster and chart them",
-    long_about = "Train a face/non-face CNN (burn), export its penultimate-layer embeddings for a folder \
-                  ROOT/<identity>/<image>, cluster them (DBSCAN, k-means, chinese whispers), score the \
-                  clusters against the folder labels (ARI, NMI, purity, silhouette, 1-NN) and draw t-SNE \
-                  and UMAP charts. `pixels` runs the same evaluation on raw pixels as a baseline; `match` \
-                  names faces after a gallery of known people (or says unknown); `report` writes one \
-                  offline HTML page of a run."
+    about = "Group the faces of a folder by person, name them after known people, find faces in photos",
+    long_about = "Group the faces of a folder by person, name them after known people, find faces in photos, \
+                  with a ready identity model and face detector built in (nothing to download).\n\n\
+                  Everyday: `infer FOLDER` groups a folder of faces or photos (--save-clusters keeps \
+                  each person as a folder, --report writes a page to browse); `match FOLDER --gallery \
+                  KNOWN` names each face after the nearest known person, or says unknown; `detect FOLDER` \
+                  cuts out every face of a folder of photos; `report RUN` writes the offline page of a \
+                  finished run. A FOLDER is ROOT/<person>/<image> (the names then score the result) or \
+                  a flat folder of photos.\n\n\
+                  Research: `train` and `train-detector` train models (burn), `calibrate` measures a \
+                  model's clustering cuts, `experiment` sweeps embedding sizes × seeds, `pixels` is the \
+                  raw-pixel baseline, and the bench-* commands time and score each stage."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -34,7 +39,8 @@ pub struct Cli {
 pub enum Command {
     /// Train the face/non-face classifier and write a checkpoint
     Train(TrainArgs),
-    /// Embed a folder ROOT/<identity>/<image> with a checkpoint, cluster, score and chart it
+    /// Group a folder's faces by person: embed them with the ready identity model (or -m),
+    /// cluster, score against the folder names when there are any, chart
     Infer(InferArgs),
     /// Baseline: raw-pixel embeddings of a folder, through the same clustering, scores and charts
     Pixels(PixelArgs),
@@ -90,10 +96,13 @@ pub struct BenchDetectArgs {
     /// Test pictures to make
     #[arg(long, default_value_t = 200)]
     pub pictures: usize,
+    /// Width of each test picture, in pixels
     #[arg(long, default_value_t = 640)]
     pub width: usize,
+    /// Height of each test picture, in pixels
     #[arg(long, default_value_t = 480)]
     pub height: usize,
+    /// Seed of the faces, scenes and places picked for the test pictures
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     #[command(flatten)]
@@ -121,13 +130,16 @@ pub struct BenchArgs {
     /// Embedding size of the network to time [default: the default config's]
     #[arg(long)]
     pub embedding_size: Option<usize>,
+    /// Images per training step
     #[arg(long, default_value_t = 64)]
     pub train_batch: usize,
+    /// Images per inference batch
     #[arg(long, default_value_t = 256)]
     pub infer_batch: usize,
     /// Timed steps of each (after --warmup untimed ones)
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
+    /// Untimed steps first (allocations, caches)
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
     /// Run the conv blocks as burn's own conv2d + relu + max_pool2d instead of facemb's
@@ -153,12 +165,11 @@ pub struct BenchClusterArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchInferArgs {
-    /// Folder ROOT/<identity>/<image>, e.g. ../shared/datasets/lfw_identities
-    #[arg(long)]
-    pub folder: PathBuf,
-    /// Checkpoint folder, or the model.bpk inside it [default: the ready identity model, the one users get]
-    #[arg(long, short = 'm', default_value = READY_MODEL)]
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[arg(long, short = 'm', value_name = "CHECKPOINT", help = model_help())]
+    pub model: Option<PathBuf>,
+    /// Images per network batch
     #[arg(long, default_value_t = DEFAULT_BATCH)]
     pub batch_size: usize,
     /// Timed rounds (each: network only, end to end, decoding only), after one untimed one
@@ -171,12 +182,10 @@ pub struct BenchInferArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchAlbumsArgs {
-    /// Labelled folder of face crops ROOT/<identity>/<image> (Python form: -id)
-    #[arg(long)]
-    pub input_directory: PathBuf,
-    /// Checkpoint folder, or the model.bpk inside it [default: the ready identity model]
-    #[arg(long, short = 'm', default_value = READY_MODEL)]
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[arg(long, short = 'm', value_name = "CHECKPOINT", help = model_help())]
+    pub model: Option<PathBuf>,
     /// Albums to draw
     #[arg(long, default_value_t = 60)]
     pub albums: usize,
@@ -188,6 +197,7 @@ pub struct BenchAlbumsArgs {
     /// source is the folder's name
     #[arg(long, conflicts_with_all = ["albums", "seed"])]
     pub albums_csv: Option<PathBuf>,
+    /// Images per network batch
     #[arg(long, default_value_t = DEFAULT_BATCH)]
     pub batch_size: usize,
     #[command(flatten)]
@@ -196,9 +206,8 @@ pub struct BenchAlbumsArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchSplitArgs {
-    /// Folder ROOT/<identity>/<image> (Python form: -id)
-    #[arg(long)]
-    pub input_directory: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// The CSV file to write
     #[arg(long)]
     pub out: PathBuf,
@@ -244,12 +253,16 @@ pub struct TrainArgs {
     /// Override the embedding size (width of the penultimate layer)
     #[arg(long, short = 'e')]
     pub embedding_size: Option<usize>,
+    /// Override the number of epochs
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Override the images per training step
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Override the learning rate
     #[arg(long, allow_negative_numbers = true)]
     pub learning_rate: Option<f64>,
+    /// Override the seed of initialisation and data order
     #[arg(long)]
     pub seed: Option<u64>,
     /// Training folder with face/ and nonface/ sub-folders
@@ -278,18 +291,18 @@ pub struct TrainArgs {
 
 #[derive(Args, Debug)]
 pub struct DetectArgs {
-    /// Folder of photos: ROOT/<name>/<photo> or flat (Python form: -id)
-    #[arg(long)]
-    pub input_directory: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Output folder (crops/, boxes/, faces.csv) [default: results/detect/<folder name>]
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub search: SearchArgs,
-    /// Keep only the face nearest each photo's centre (photos of one subject each); its
-    /// crop keeps the photo's name, so the crops folder can be given to infer as it is
-    #[arg(long)]
-    pub centre: bool,
+    /// Keep only each photo's subject, its most prominent face (confident, large, a little
+    /// central: photos of one person each); its crop keeps the photo's name, so the crops
+    /// folder can be given to infer as it is
+    #[arg(long, alias = "centre")]
+    pub subject: bool,
     /// Do not write the photos with their boxes drawn
     #[arg(long)]
     pub no_boxes: bool,
@@ -300,9 +313,8 @@ pub struct DetectArgs {
 /// How faces are searched for in photos (`detect`, `bench-detect`).
 #[derive(Args, Debug, Clone)]
 pub struct SearchArgs {
-    /// Detector checkpoint folder [default: the ready detector]
-    #[arg(long, default_value = READY_DETECTOR)]
-    pub detector: PathBuf,
+    #[arg(long, value_name = "CHECKPOINT", help = detector_help())]
+    pub detector: Option<PathBuf>,
     /// Smallest face looked for, in pixels of face width
     #[arg(long, default_value_t = DEFAULT_MIN_FACE)]
     pub min_face: f32,
@@ -327,6 +339,7 @@ pub struct TrainDetectorArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Advanced")]
 pub struct RunArgs {
     /// Compute backend
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
@@ -336,47 +349,52 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-#[derive(Args, Debug)]
-pub struct InferArgs {
-    /// Folder ROOT/<identity>/<image> (Python form: -id)
-    #[arg(long)]
-    pub input_directory: PathBuf,
-    /// Checkpoint folder, or the model.bpk inside it [default: the ready identity model]
-    #[arg(long, short = 'm', default_value = READY_MODEL)]
-    pub model: PathBuf,
-    /// Expected embedding size; read from the checkpoint when omitted, an error when it differs
-    #[arg(long, short = 'e')]
-    pub embedding_size: Option<usize>,
-    #[arg(long, default_value_t = DEFAULT_BATCH)]
-    pub batch_size: usize,
-    /// Which side of the penultimate layer's ReLU to export (`linear`: before it, what a
-    /// CosFace identity head trains on) [default: linear for identity-trained checkpoints,
-    /// relu otherwise]
-    #[arg(long, value_enum)]
-    pub layer: Option<Layer>,
-    /// Average each face's vector with its mirror image's [default: on for identity-trained
-    /// checkpoints]
-    #[arg(long, overrides_with = "no_flip")]
-    pub flip: bool,
-    /// Do not average with the mirror image
-    #[arg(long, overrides_with = "flip")]
-    pub no_flip: bool,
-    /// PCA-whiten the vectors with the whitening fitted on the checkpoint's held-out people
-    /// (off: it lowered every score of the ready model; docs/identity/). Clustering cuts are
-    /// then derived from the folder, since the calibrated ones hold for unwhitened vectors
-    #[arg(long)]
-    pub whiten: bool,
+/// Whether a folder holds photos or face crops (`infer`, `match`).
+#[derive(Args, Debug, Clone)]
+pub struct PhotoArgs {
     /// Photos or face crops: `auto` decides per folder from a sample (and says why),
     /// `detect` finds and aligns every face first, `crops` reads the images as they are
-    #[arg(long, value_enum, default_value_t = FacesMode::Auto)]
+    #[arg(long, value_enum, default_value_t = FacesMode::Auto, help_heading = "Input")]
     pub faces: FacesMode,
-    /// Detector checkpoint folder for photos [default: the ready detector]
-    #[arg(long, default_value = READY_DETECTOR)]
-    pub detector: PathBuf,
+    #[arg(long, value_name = "CHECKPOINT", help = detector_help(), help_heading = "Input")]
+    pub detector: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct InferArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[arg(long, short = 'm', value_name = "CHECKPOINT", help = model_help(), help_heading = "Input")]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub photos: PhotoArgs,
     #[command(flatten)]
     pub out: OutputArgs,
     #[command(flatten)]
     pub eval: EvalArgs,
+    /// Expected embedding size; read from the checkpoint when omitted, an error when it differs
+    #[arg(long, short = 'e', help_heading = "Advanced")]
+    pub embedding_size: Option<usize>,
+    /// Images per network batch
+    #[arg(long, default_value_t = DEFAULT_BATCH, help_heading = "Advanced")]
+    pub batch_size: usize,
+    /// Which side of the penultimate layer's ReLU to export (`linear`: before it, what a
+    /// CosFace identity head trains on) [default: linear for identity-trained checkpoints,
+    /// relu otherwise]
+    #[arg(long, value_enum, help_heading = "Advanced")]
+    pub layer: Option<Layer>,
+    /// Average each face's vector with its mirror image's [default: on for identity-trained
+    /// checkpoints]
+    #[arg(long, overrides_with = "no_flip", help_heading = "Advanced")]
+    pub flip: bool,
+    /// Do not average with the mirror image
+    #[arg(long, overrides_with = "flip", help_heading = "Advanced")]
+    pub no_flip: bool,
+    /// PCA-whiten the vectors with the whitening fitted on the checkpoint's held-out people
+    /// (off: it lowered every score of the ready model; docs/identity/). Clustering cuts are
+    /// then derived from the folder, since the calibrated ones hold for unwhitened vectors
+    #[arg(long, help_heading = "Advanced")]
+    pub whiten: bool,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -392,19 +410,16 @@ pub struct MatchArgs {
     /// Known people: a folder ROOT/<name>/<image>, or a gallery file written by --save-gallery
     #[arg(long, short)]
     pub gallery: PathBuf,
-    /// Faces to name: a flat folder of photos, or ROOT/<name>/<image>, whose names only
-    /// score the result (a name that is not in the gallery should come out unknown)
-    #[arg(long, short)]
-    pub query: PathBuf,
-    /// Checkpoint folder, or the model.bpk inside it [default: the ready identity model]
-    #[arg(long, short = 'm', default_value = READY_MODEL)]
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub query: QueryArgs,
+    #[arg(long, short = 'm', value_name = "CHECKPOINT", help = model_help())]
+    pub model: Option<PathBuf>,
     /// Match raw S×S grey pixels instead of a network's vectors (the baseline)
     #[arg(long, value_name = "S", conflicts_with = "model")]
     pub pixels: Option<usize>,
-    /// Nearest gallery faces that vote for a person
-    #[arg(long, default_value_t = 1)]
-    pub k: usize,
+    /// Nearest gallery faces that vote for a person (old spelling: --k)
+    #[arg(long, alias = "k", alias = "neighbors", value_name = "K", default_value_t = 1)]
+    pub neighbours: usize,
     /// How the k faces vote
     #[arg(long, value_enum, default_value_t = Vote::Majority)]
     pub vote: Vote,
@@ -433,17 +448,19 @@ pub struct MatchArgs {
     /// known people's regions, each face on hover, and the scores, in one offline file
     #[arg(long)]
     pub report: bool,
+    /// Images per network batch
     #[arg(long, default_value_t = DEFAULT_BATCH)]
     pub batch_size: usize,
+    #[command(flatten)]
+    pub photos: PhotoArgs,
     #[command(flatten)]
     pub run: RunArgs,
 }
 
 #[derive(Args, Debug)]
 pub struct PixelArgs {
-    /// Folder ROOT/<identity>/<image> (Python form: -id)
-    #[arg(long)]
-    pub input_directory: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Resize to S×S grey pixels (Python form: -is)
     #[arg(long, default_value_t = 64)]
     pub image_size: usize,
@@ -457,6 +474,7 @@ pub struct PixelArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(next_help_heading = "Output")]
 pub struct OutputArgs {
     /// Output folder [default: results/<model or pixels-S>/<folder name>]
     #[arg(long)]
@@ -474,9 +492,10 @@ pub struct OutputArgs {
     /// folder name most of them carry, and its mean face (clustering as for --save-clusters)
     #[arg(long)]
     pub montage: bool,
-    /// Also keep the clusters as folders: each image copied into DIR/cluster_<id>/ (noise
-    /// into DIR/noise/), with DIR/clusters.csv; the clustering is the automatic grouping
-    /// (graph linkage) when it ran, else the first of --methods
+    /// Also keep the clusters as folders: each image copied into DIR/person_001/, … (the
+    /// largest first; with the name most of its faces carry, person_001_<name>/, when the
+    /// folder names people; noise into DIR/noise/), with DIR/clusters.csv; the clustering
+    /// is the automatic grouping (graph linkage) when it ran, else the first of --methods
     #[arg(long, value_name = "DIR")]
     pub save_clusters: Option<PathBuf>,
     /// Also write report.html: scores, interactive t-SNE / UMAP maps (hover shows the face),
@@ -493,15 +512,17 @@ pub struct OutputArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(next_help_heading = "Clustering")]
 pub struct EvalArgs {
     /// Read every image below the folder, at any depth, as one unlabelled set (a flat
     /// folder of photos is read so without it); scores that need identities are left out
     #[arg(long)]
     pub unlabelled: bool,
-    /// Clustering methods to run [default: all; graph (graph_linkage) is the automatic
-    /// grouping. Left to the default, a method whose memory on the folder would pass 2 GB
-    /// (average linkage above 31 623 faces) is skipped with a note; named, it is an error]
-    #[arg(long, value_enum, value_delimiter = ',')]
+    /// Clustering methods to run, space- or comma-separated [default: all; graph
+    /// (graph_linkage) is the automatic grouping. Left to the default, a method whose memory
+    /// on the folder would pass 2 GB (average linkage above 31 623 faces) is skipped with a
+    /// note; named, it is an error]
+    #[arg(long, value_enum, value_delimiter = ',', num_args = 1..)]
     pub methods: Option<Vec<Method>>,
     /// DBSCAN radius [default: derived from k-distance statistics, printed]
     #[arg(long, allow_negative_numbers = true)]
@@ -509,9 +530,10 @@ pub struct EvalArgs {
     /// DBSCAN min_samples
     #[arg(long, default_value_t = cluster::DEFAULT_MIN_SAMPLES)]
     pub min_samples: usize,
-    /// k-means k [default: number of identity folders]
-    #[arg(long)]
-    pub k: Option<usize>,
+    /// Number of clusters k-means makes (old spelling: --k) [default: the number of
+    /// identity folders]
+    #[arg(long, alias = "k", value_name = "K")]
+    pub clusters: Option<usize>,
     /// Chinese-whispers edge threshold [default: derived from neighbour distances, printed]
     #[arg(long, allow_negative_numbers = true)]
     pub cw_threshold: Option<f32>,
@@ -529,4 +551,55 @@ pub struct EvalArgs {
     /// Seed of k-means, chinese whispers, t-SNE and UMAP
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// The folder a command reads: given plainly (`facemb infer photos/`), or by the flag
+/// earlier versions and the Python tool took (`--input-directory`, `-id`, `--folder`).
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+#[command(next_help_heading = "Input")]
+pub struct InputArgs {
+    /// The folder: ROOT/<person>/<image> (the folder names then score the result), or a
+    /// flat folder of photos
+    #[arg(value_name = "FOLDER")]
+    folder: Option<PathBuf>,
+    /// The folder, as a flag (Python form: -id)
+    #[arg(long = "input-directory", visible_alias = "folder", value_name = "FOLDER")]
+    input_directory: Option<PathBuf>,
+}
+
+impl InputArgs {
+    pub fn folder(&self) -> &Path {
+        // clap requires exactly one of the two.
+        self.folder.as_deref().or(self.input_directory.as_deref()).unwrap_or(Path::new(""))
+    }
+}
+
+/// `match`'s faces to name: given plainly or by `--query` / `-q`.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct QueryArgs {
+    /// Faces to name: a flat folder of photos, or ROOT/<name>/<image>, whose names only
+    /// score the result (a name that is not in the gallery should come out unknown)
+    #[arg(value_name = "FOLDER")]
+    query_folder: Option<PathBuf>,
+    /// The faces to name, as a flag
+    #[arg(long = "query", short = 'q', value_name = "FOLDER")]
+    query: Option<PathBuf>,
+}
+
+impl QueryArgs {
+    pub fn folder(&self) -> &Path {
+        // clap requires exactly one of the two.
+        self.query_folder.as_deref().or(self.query.as_deref()).unwrap_or(Path::new(""))
+    }
+}
+
+/// `-m`'s help: its one default named, as the constant names it.
+fn model_help() -> String {
+    format!("Checkpoint folder, or the model.bpk inside it [default: the ready identity model {}, built in]", READY_MODEL.name)
+}
+
+fn detector_help() -> String {
+    format!("Detector checkpoint folder, for photos [default: the ready detector {}, built in]", READY_DETECTOR.name)
 }

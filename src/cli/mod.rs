@@ -19,7 +19,7 @@ use args::{
     BenchAlbumsArgs, BenchArgs, BenchClusterArgs, BenchDetectArgs, BenchInferArgs, BenchSplitArgs, CalibrateArgs, Cli, Command, DetectArgs,
     ExperimentArgs, InferArgs, MatchArgs, PixelArgs, ReportArgs, TrainArgs, TrainDetectorArgs,
 };
-use settings::bench_model;
+use settings::{bench_model, or_ready};
 
 /// The Python tool's multi-letter single-dash flags, which clap cannot parse as shorts.
 const PYTHON_FLAGS: &[(&str, &str)] =
@@ -216,14 +216,15 @@ fn bench_albums(a: BenchAlbumsArgs) -> Result<()> {
 }
 
 fn bench_split(a: BenchSplitArgs) -> Result<()> {
-    let (gallery, queries) = crate::bench::write_match_split(&a.input_directory, &a.out, Reporter::cli(false))?;
+    let (gallery, queries) = crate::bench::write_match_split(a.input.folder(), &a.out, Reporter::cli(false))?;
     println!("{gallery} gallery and {queries} query images written to {}", a.out.display());
     Ok(())
 }
 
 fn bench_infer(a: BenchInferArgs) -> Result<()> {
     use crate::bench::median;
-    let (s, r) = crate::bench::folder_speed(&a.model, &a.folder, a.backend, a.batch_size, a.rounds, Reporter::cli(true))?;
+    let model = or_ready(a.model.as_deref(), &crate::model::checkpoint::READY_MODEL, Reporter::cli(false))?;
+    let (s, r) = crate::bench::folder_speed(&model, a.input.folder(), a.backend, a.batch_size, a.rounds, Reporter::cli(true))?;
     println!(
         "decode stages, 1 thread, {} images: read {:.3} + decode {:.3} + resize {:.3} + to float {:.3} = {:.3} ms/img",
         s.images,
@@ -258,7 +259,7 @@ fn bench_detect(a: BenchDetectArgs) -> Result<()> {
         height: a.height,
         seed: a.seed,
         search: a.search.search()?,
-        detector: a.search.detector,
+        detector: a.search.detector(Reporter::cli(a.run.quiet))?,
         speed: !a.no_speed,
         peers: a.peer,
         backend: a.run.backend,

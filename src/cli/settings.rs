@@ -8,9 +8,12 @@ use super::args::{
 use crate::cluster;
 use crate::commands;
 use crate::config::{ModelConfig, Overrides, RunConfig};
+use crate::detect::READY_DETECTOR;
 use crate::error::{Error, Result};
 use crate::evaluate::EvalOptions;
 use crate::experiment::{self, ExperimentConfig};
+use crate::files::Bundled;
+use crate::model::checkpoint::READY_MODEL;
 use crate::output::Charts;
 use crate::progress::Reporter;
 use crate::train;
@@ -38,11 +41,21 @@ impl TrainArgs {
     }
 }
 
+/// The checkpoint folder a flag names, or else the ready one: compiled in, unpacked to
+/// facemb's cache on first use and read from there like any other.
+pub fn or_ready(given: Option<&Path>, ready: &Bundled, reporter: Reporter) -> Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p.to_path_buf()),
+        None => ready.unpack(reporter),
+    }
+}
+
 impl InferArgs {
     pub fn settings(&self) -> Result<commands::Infer> {
+        let reporter = Reporter::cli(self.run.quiet);
         Ok(commands::Infer {
-            input: self.input_directory.clone(),
-            model: self.model.clone(),
+            input: self.input.folder().to_path_buf(),
+            model: or_ready(self.model.as_deref(), &READY_MODEL, reporter)?,
             embedding_size: self.embedding_size,
             layer: self.layer,
             // --flip / --no-flip override each other: the last given wins.
@@ -58,9 +71,9 @@ impl InferArgs {
             outputs: self.out.outputs()?,
             backend: self.run.backend,
             batch_size: self.batch_size,
-            faces: self.faces,
-            detector: self.detector.clone(),
-            reporter: Reporter::cli(self.run.quiet),
+            faces: self.photos.faces,
+            detector: or_ready(self.photos.detector.as_deref(), &READY_DETECTOR, reporter)?,
+            reporter,
         })
     }
 }
@@ -76,20 +89,26 @@ impl SearchArgs {
         }
         Ok(crate::detect::Search { min_face: self.min_face, score: self.score })
     }
+
+    /// The detector folder: `--detector`'s, or the ready one.
+    pub fn detector(&self, reporter: Reporter) -> Result<PathBuf> {
+        or_ready(self.detector.as_deref(), &READY_DETECTOR, reporter)
+    }
 }
 
 impl DetectArgs {
     pub fn settings(&self) -> Result<commands::DetectPhotos> {
-        let input = &self.input_directory;
+        let input = self.input.folder();
+        let reporter = Reporter::cli(self.run.quiet);
         Ok(commands::DetectPhotos {
-            input: input.clone(),
+            input: input.to_path_buf(),
             out: self.out.clone().unwrap_or_else(|| PathBuf::from("results").join("detect").join(commands::infer::folder_name(input))),
-            detector: self.search.detector.clone(),
             search: self.search.search()?,
-            centre: self.centre,
+            detector: self.search.detector(reporter)?,
+            subject: self.subject,
             draw: !self.no_boxes,
             backend: self.run.backend,
-            reporter: Reporter::cli(self.run.quiet),
+            reporter,
         })
     }
 }
@@ -97,7 +116,7 @@ impl DetectArgs {
 impl PixelArgs {
     pub fn settings(&self) -> Result<commands::Pixels> {
         Ok(commands::Pixels {
-            input: self.input_directory.clone(),
+            input: self.input.folder().to_path_buf(),
             size: self.image_size,
             evaluation: self.eval.evaluation()?,
             outputs: self.out.outputs()?,
@@ -108,12 +127,14 @@ impl PixelArgs {
 
 impl MatchArgs {
     pub fn settings(&self) -> Result<commands::Match> {
+        let reporter = Reporter::cli(self.run.quiet);
         Ok(commands::Match {
             gallery: self.gallery.clone(),
-            query: self.query.clone(),
-            model: self.model.clone(),
+            query: self.query.folder().to_path_buf(),
+            // --pixels reads no model (clap refuses it beside -m).
+            model: if self.pixels.is_some() { PathBuf::new() } else { or_ready(self.model.as_deref(), &READY_MODEL, reporter)? },
             pixels: self.pixels,
-            k: self.k,
+            k: self.neighbours,
             vote: self.vote,
             tolerance: self.tolerance,
             save_gallery: self.save_gallery.clone(),
@@ -123,8 +144,10 @@ impl MatchArgs {
             montage: self.montage,
             report: self.report,
             batch_size: self.batch_size,
+            faces: self.photos.faces,
+            detector: or_ready(self.photos.detector.as_deref(), &READY_DETECTOR, reporter)?,
             backend: self.run.backend,
-            reporter: Reporter::cli(self.run.quiet),
+            reporter,
         })
     }
 }
@@ -150,13 +173,14 @@ impl BenchAlbumsArgs {
             Some(csv) => Draw::Csv(csv.clone()),
             None => Draw::Seeded { albums: self.albums, seed: self.seed },
         };
+        let reporter = Reporter::cli(self.run.quiet);
         Ok(AlbumBench {
-            folder: self.input_directory.clone(),
-            model: self.model.clone(),
+            folder: self.input.folder().to_path_buf(),
+            model: or_ready(self.model.as_deref(), &crate::model::checkpoint::READY_MODEL, reporter)?,
             draw,
             backend: self.run.backend,
             batch_size: self.batch_size,
-            reporter: Reporter::cli(self.run.quiet),
+            reporter,
         })
     }
 }
@@ -171,7 +195,7 @@ impl EvalArgs {
             params: cluster::Params {
                 eps: self.eps,
                 min_samples: self.min_samples,
-                k: self.k,
+                k: self.clusters,
                 cw_threshold: self.cw_threshold,
                 link_threshold: self.link_threshold,
                 calibrated: None,
@@ -203,8 +227,8 @@ impl EvalArgs {
         if self.cw_threshold.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
             return flag("cw-threshold", "must be a number ≥ 0");
         }
-        if self.k == Some(0) {
-            return flag("k", "must be ≥ 1");
+        if self.clusters == Some(0) {
+            return flag("clusters", "must be ≥ 1");
         }
         if self.min_samples == 0 {
             return flag("min-samples", "must be ≥ 1");
@@ -269,6 +293,99 @@ mod tests {
         Cli::try_parse_from(super::super::map_python_flags(args.iter().map(Into::into))).unwrap().command
     }
 
+    /// Every argument of every command, nested ones included, says what it is for.
+    #[test]
+    fn every_flag_of_every_command_is_explained() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if !["help", "version"].contains(&id) && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let cli = Cli::command();
+        walk(&cli, "facemb", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+        // The walk sees the nested arguments (flattened ones too): it is no empty loop.
+        let infer = cli.find_subcommand("infer").unwrap();
+        assert!(infer.get_arguments().any(|a| a.get_id() == "seed") && cli.get_subcommands().count() > 10);
+    }
+
+    #[test]
+    fn the_model_flag_shows_one_default_the_ready_model_by_name() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        for cmd in ["infer", "match", "bench-infer"] {
+            let help = cli.find_subcommand_mut(cmd).unwrap().render_long_help().to_string();
+            let (_, from_m) = help.split_once("--model <CHECKPOINT>").unwrap_or_else(|| panic!("{cmd}: {help}"));
+            let m = from_m.split("\n\n").next().unwrap();
+            assert_eq!(m.matches("[default:").count(), 1, "{cmd}: {m}");
+            assert!(
+                m.contains(&format!("[default: the ready identity model {}", crate::model::checkpoint::READY_MODEL.name)),
+                "{cmd}: {m}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_folder_is_given_plainly_or_by_any_of_its_flags() {
+        let infer = |args: &[&str]| match parse(&[&["facemb", "infer"], args].concat()) {
+            Command::Infer(a) => a.input.folder().to_path_buf(),
+            _ => panic!(),
+        };
+        for args in [&["photos"][..], &["-id", "photos"], &["-id=photos"], &["--input-directory", "photos"], &["--folder", "photos"]] {
+            assert_eq!(infer(args), std::path::Path::new("photos"), "{args:?}");
+        }
+        let Command::Pixels(a) = parse(&["facemb", "pixels", "photos", "-is", "8"]) else { panic!() };
+        assert_eq!(a.input.folder(), std::path::Path::new("photos"));
+        let Command::Detect(a) = parse(&["facemb", "detect", "photos"]) else { panic!() };
+        assert_eq!(a.input.folder(), std::path::Path::new("photos"));
+        let Command::BenchInfer(a) = parse(&["facemb", "bench-infer", "--folder", "photos"]) else { panic!() };
+        assert_eq!(a.input.folder(), std::path::Path::new("photos"));
+        for args in [&["facemb", "match", "-g", "known", "photos"][..], &["facemb", "match", "-g", "known", "--query", "photos"]] {
+            let Command::Match(a) = parse(args) else { panic!() };
+            assert_eq!(a.query.folder(), std::path::Path::new("photos"));
+        }
+        // None, or two: clap's usage error, naming both forms.
+        let refused =
+            |args: &[&str]| Cli::try_parse_from(super::super::map_python_flags(args.iter().map(Into::into))).unwrap_err().to_string();
+        let e = refused(&["facemb", "infer"]);
+        assert!(e.contains("<FOLDER|--input-directory <FOLDER>>"), "{e}");
+        let e = refused(&["facemb", "infer", "a", "-id", "b"]);
+        assert!(e.contains("cannot be used with"), "{e}");
+        assert!(refused(&["facemb", "match", "-g", "known"]).contains("--query"));
+    }
+
+    #[test]
+    fn methods_are_taken_space_or_comma_separated_and_k_has_a_name_per_meaning() {
+        use crate::cluster::Method;
+        let methods = |args: &[&str]| match parse(&[&["facemb", "pixels", "photos"], args].concat()) {
+            Command::Pixels(a) => a.eval.evaluation().unwrap().options.methods,
+            _ => panic!(),
+        };
+        let both = [Method::Kmeans, Method::Linkage];
+        assert_eq!(methods(&["--methods", "kmeans", "linkage"]), both);
+        assert_eq!(methods(&["--methods", "kmeans,linkage"]), both);
+        assert_eq!(methods(&["--methods", "kmeans,linkage", "finch"]), [Method::Kmeans, Method::Linkage, Method::Finch]);
+        assert_eq!(methods(&["--methods", "kmeans", "--quiet"]), [Method::Kmeans]);
+        assert_eq!(methods(&[]), Method::ALL);
+        // Clusters in infer and pixels, voting neighbours in match; --k still reads as each.
+        for flag in ["--clusters", "--k"] {
+            let Command::Infer(a) = parse(&["facemb", "infer", "photos", flag, "7"]) else { panic!() };
+            assert_eq!(a.eval.evaluation().unwrap().options.params.k, Some(7));
+        }
+        for flag in ["--neighbours", "--k"] {
+            let Command::Match(a) = parse(&["facemb", "match", "-g", "known", "photos", flag, "3"]) else { panic!() };
+            assert_eq!(a.neighbours, 3);
+        }
+    }
+
     #[test]
     fn train_flags_override_the_config_file_in_order() {
         let cfg = format!("{}/configs/default.toml", env!("CARGO_MANIFEST_DIR"));
@@ -284,7 +401,8 @@ mod tests {
     fn bad_clustering_and_chart_flags_are_refused_before_any_work() {
         let folder = format!("{}/datasets/att_faces", env!("CARGO_MANIFEST_DIR"));
         for (flag, value, want) in [
-            ("--k", "0", "--k"),
+            ("--clusters", "0", "--clusters"),
+            ("--k", "0", "--clusters"),
             ("--eps", "-1", "--eps"),
             ("--cw-threshold", "nan", "--cw-threshold"),
             ("--min-samples", "0", "--min-samples"),

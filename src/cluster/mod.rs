@@ -207,7 +207,7 @@ pub fn run(method: Method, x: ArrayView2<f32>, params: &Params, identities: usiz
         Method::Kmeans => {
             let n = x.nrows();
             let (k, how) = match params.k {
-                Some(k) if k > n => (n, format!("--k {k} is more than the {n} images")),
+                Some(k) if k > n => (n, format!("--clusters {k} is more than the {n} images")),
                 Some(k) => (k, "given".into()),
                 None => (identities.min(n), "number of identity folders".into()),
             };

@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use crate::backend::{self, Backend};
 use crate::config::DetectorConfig;
+use crate::config::{DEFAULT_FACE_SCORE, DEFAULT_MIN_FACE};
 use crate::detect::photo::{Mip, Plane, read_photo, to_rgb8};
-use crate::detect::{Detector, Face, Search};
+use crate::detect::{Detector, Face, FacesMode, Search, decide};
 use crate::error::{Error, Result};
 use crate::files::{Claims, Csv, Replaceable, Staged, may_replace};
 use crate::image::Skipped;
@@ -27,10 +28,10 @@ pub struct DetectPhotos {
     pub out: PathBuf,
     pub detector: PathBuf,
     pub search: Search,
-    /// Keep only the face nearest each photo's centre (photos of one subject each, LFW's
-    /// convention); its crop keeps the photo's name, so the crops folder is laid out as
-    /// the photos folder.
-    pub centre: bool,
+    /// Keep only each photo's subject, its most prominent face ([`Face::prominence`]:
+    /// photos of one person each, as in a folder named for them); its crop keeps the
+    /// photo's name, so the crops folder is laid out as the photos folder.
+    pub subject: bool,
     /// Also write each photo with its boxes drawn.
     pub draw: bool,
     pub backend: Backend,
@@ -59,7 +60,7 @@ pub fn detect_photos(s: &DetectPhotos) -> Result<DetectSummary> {
     let det = Detector::open(&s.detector, &device)?;
     let folder = super::infer::scan(&s.input, false, s.reporter)?;
     let claims = Claims::new().input("-id", &s.input).input("--detector", &s.detector);
-    let how = How { det: &det, search: s.search, centre: s.centre, draw: s.draw, reporter: s.reporter, device: &device };
+    let how = How { det: &det, search: s.search, subject: s.subject, draw: s.draw, reporter: s.reporter, device: &device };
     write_faces(&how, &folder, &s.out, &claims)
 }
 
@@ -70,26 +71,26 @@ pub fn detect_with(
     folder: &IdentityFolder,
     out: &Path,
     search: Search,
-    centre: bool,
+    subject: bool,
     reporter: Reporter,
     device: &Device,
 ) -> Result<DetectSummary> {
     let claims = Claims::new().input("-id", &folder.root).input("--detector", &det.dir);
-    write_faces(&How { det, search, centre, draw: false, reporter, device }, folder, out, &claims)
+    write_faces(&How { det, search, subject, draw: false, reporter, device }, folder, out, &claims)
 }
 
 /// How [`write_faces`] finds and keeps faces.
 struct How<'a> {
     det: &'a Detector,
     search: Search,
-    centre: bool,
+    subject: bool,
     draw: bool,
     reporter: Reporter,
     device: &'a Device,
 }
 
 fn write_faces(how: &How, folder: &IdentityFolder, out: &Path, claims: &Claims) -> Result<DetectSummary> {
-    let How { det, search, centre, draw, reporter, device } = *how;
+    let How { det, search, subject, draw, reporter, device } = *how;
     let ours = |name: &str| [FACES_FILE, CROPS_DIR, BOXES_DIR].contains(&name);
     let hint = "a run replaces its folder whole, so choose a new or empty --out";
     may_replace("--out", out, claims, Replaceable::Folder { ours: &ours, hint })?;
@@ -111,9 +112,9 @@ fn write_faces(how: &How, folder: &IdentityFolder, out: &Path, claims: &Claims) 
         sum.photos += 1;
         let search = search.at_scale(scale);
         let mut faces = det.faces(&photo, search, device);
-        if centre {
-            let (mx, my) = (photo.width as f32 / 2.0, photo.height as f32 / 2.0);
-            faces.sort_by(|a, b| (a.cx - mx).hypot(a.cy - my).total_cmp(&(b.cx - mx).hypot(b.cy - my)));
+        if subject {
+            let (w, h) = (photo.width, photo.height);
+            faces.sort_by(|a, b| b.prominence(w, h).total_cmp(&a.prominence(w, h)));
             faces.truncate(1);
         }
         if faces.is_empty() {
@@ -123,7 +124,7 @@ fn write_faces(how: &How, folder: &IdentityFolder, out: &Path, claims: &Claims) 
         let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let rgb = Mip::new(photo.clone());
         for (k, f) in faces.iter().enumerate() {
-            let name = if centre { format!("{stem}.jpg") } else { format!("{stem}_{k}.jpg") };
+            let name = if subject { format!("{stem}.jpg") } else { format!("{stem}_{k}.jpg") };
             let rel = Path::new(CROPS_DIR).join(&sub).join(name);
             save_jpeg(&Detector::crop(&rgb, f), &staged.dir().join(&rel))?;
             let o = f.scaled(1.0 / scale);
@@ -151,6 +152,66 @@ fn write_faces(how: &How, folder: &IdentityFolder, out: &Path, claims: &Claims) 
     report_skipped("detect", &skipped, reporter);
     sum.seconds = started.elapsed().as_secs_f64();
     Ok(sum)
+}
+
+/// The faces of `folder` as the identity model reads them: the folder itself when it
+/// holds crops, else the aligned crops of its photos (each photo's most prominent face when
+/// the folder names people — that is whom a photo in a person's folder shows — every face
+/// when it is unlabelled), written by `detect` to facemb's cache.
+pub fn faces_in(
+    input: &Path,
+    folder: IdentityFolder,
+    faces: FacesMode,
+    detector: &Path,
+    reporter: Reporter,
+    device: &Device,
+) -> Result<IdentityFolder> {
+    if faces == FacesMode::Crops {
+        return Ok(folder);
+    }
+    let det = match Detector::open(detector, device) {
+        Ok(d) => d,
+        Err(e) if faces == FacesMode::Auto => {
+            reporter.note(format!("faces: crops (no detector to check with: {e})"));
+            return Ok(folder);
+        }
+        Err(e) => return Err(e),
+    };
+    let (mode, why) = match faces {
+        FacesMode::Auto => decide(&det, &folder.paths, device),
+        m => (m, "--faces detect".into()),
+    };
+    if mode == FacesMode::Crops {
+        reporter.note(format!("faces: crops, read as they are ({why}; --faces detect to find faces in them)"));
+        return Ok(folder);
+    }
+    let here = input.canonicalize().unwrap_or_else(|_| input.to_path_buf());
+    let cache = crate::files::cache_dir().join("faces").join(format!("{:016x}", crate::files::fnv1a(here.to_string_lossy().bytes())));
+    let subject = folder.labelled;
+    reporter.note(format!(
+        "faces: detect ({why}), with {}; {}",
+        det.dir.display(),
+        if subject {
+            "each photo's most prominent face (confident, large, central) is the folder's person"
+        } else {
+            "every face found is one row"
+        }
+    ));
+    let search = Search { min_face: DEFAULT_MIN_FACE, score: DEFAULT_FACE_SCORE };
+    let found = detect_with(&det, &folder, &cache, search, subject, reporter, device)?;
+    reporter.note(format!(
+        "{} photos, {} found, {} photos without a face; crops in {}",
+        found.photos,
+        crate::output::table::count(found.faces, "face"),
+        found.without_face,
+        cache.join(CROPS_DIR).display()
+    ));
+    let crops = cache.join(CROPS_DIR);
+    if found.faces == 0 {
+        return Err(Error::Data { path: input.to_path_buf(), reason: "no face found in any photo".into() });
+    }
+    let f = if folder.labelled { IdentityFolder::scan(&crops)? } else { IdentityFolder::scan_unlabelled(&crops)? };
+    Ok(f)
 }
 
 fn save_jpeg(p: &Plane, path: &Path) -> Result<()> {

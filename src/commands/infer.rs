@@ -6,8 +6,7 @@ use std::time::Instant;
 use crate::backend::{self, Backend};
 use crate::calibrate;
 use crate::cluster;
-use crate::config::{DEFAULT_FACE_SCORE, DEFAULT_MIN_FACE};
-use crate::detect::{Detector, FacesMode, Search, decide};
+use crate::detect::FacesMode;
 use crate::embed::pixels::pixel_embeddings;
 use crate::embed::{Readout, embed_folder};
 use crate::error::{Error, Result};
@@ -101,15 +100,9 @@ pub struct Finished {
     pub dir: PathBuf,
 }
 
-/// The checkpoint `model` names; the ready model's default path gets its own message
-/// when it is not found (it is relative to the current folder).
+/// The checkpoint `model` names (the ready model is a folder by now: the command line
+/// unpacked it, [`crate::files::Bundled`]).
 pub fn open_model(model: &Path, reporter: Reporter) -> Result<Checkpoint> {
-    if model == Path::new(crate::model::checkpoint::READY_MODEL) && !model.exists() {
-        return Err(Error::Checkpoint {
-            path: model.to_path_buf(),
-            reason: "the ready model is found relative to the current folder: run from the facemb repository, or pass -m".into(),
-        });
-    }
     Checkpoint::open(model, reporter)
 }
 
@@ -179,7 +172,8 @@ pub fn infer(job: &Infer) -> Result<Finished> {
     let model = ck.load_model(&device)?;
     let out_dir = job.outputs.dir(&folder_name(&ck.dir), &job.input);
     let out = job.outputs.begin(&out_dir, &[("-id", &job.input), ("-m", &ck.dir)], job.reporter)?;
-    let folder = faces_of(job, scan(&job.input, job.evaluation.unlabelled, job.reporter)?, &device)?;
+    let folder = scan(&job.input, job.evaluation.unlabelled, job.reporter)?;
+    let folder = super::detect::faces_in(&job.input, folder, job.faces, &job.detector, job.reporter, &device)?;
     let started = Instant::now();
     let mut emb = embed_folder(&model, model_cfg, readout, &folder, &device, job.batch_size, job.reporter.bars)?;
     let secs = started.elapsed().as_secs_f64();
@@ -200,55 +194,6 @@ pub fn infer(job: &Infer) -> Result<Finished> {
     let source = format!("cnn {}{}", ck.dir.display(), if whitening.is_some() { ", whitened" } else { "" });
     let scores = output::report_and_keep(&emb, &source, &job.input, &opts, &job.outputs.charts, out, Some(&ck.dir))?;
     Ok(Finished { scores, dir: out_dir })
-}
-
-/// The faces of `folder` as the identity model reads them: the folder itself when it
-/// holds crops, else the aligned crops of its photos (the face nearest each photo's centre
-/// when the folder names people — that is whom a photo in a person's folder shows — every
-/// face when it is unlabelled), written by `detect` to facemb's cache.
-fn faces_of(job: &Infer, folder: IdentityFolder, device: &burn::prelude::Device) -> Result<IdentityFolder> {
-    if job.faces == FacesMode::Crops {
-        return Ok(folder);
-    }
-    let det = match Detector::open(&job.detector, device) {
-        Ok(d) => d,
-        Err(e) if job.faces == FacesMode::Auto => {
-            job.reporter.note(format!("faces: crops (no detector to check with: {e})"));
-            return Ok(folder);
-        }
-        Err(e) => return Err(e),
-    };
-    let (mode, why) = match job.faces {
-        FacesMode::Auto => decide(&det, &folder.paths, device),
-        m => (m, "--faces detect".into()),
-    };
-    if mode == FacesMode::Crops {
-        job.reporter.note(format!("faces: crops, read as they are ({why}; --faces detect to find faces in them)"));
-        return Ok(folder);
-    }
-    let here = job.input.canonicalize().unwrap_or_else(|_| job.input.clone());
-    let cache = crate::files::cache_dir().join("faces").join(format!("{:016x}", crate::files::fnv1a(here.to_string_lossy().bytes())));
-    let centre = folder.labelled;
-    job.reporter.note(format!(
-        "faces: detect ({why}), with {}; {}",
-        det.dir.display(),
-        if centre { "the face nearest each photo's centre is the folder's person" } else { "every face found is one row" }
-    ));
-    let search = Search { min_face: DEFAULT_MIN_FACE, score: DEFAULT_FACE_SCORE };
-    let found = super::detect::detect_with(&det, &folder, &cache, search, centre, job.reporter, device)?;
-    job.reporter.note(format!(
-        "{} photos, {} found, {} photos without a face; crops in {}",
-        found.photos,
-        crate::output::table::count(found.faces, "face"),
-        found.without_face,
-        cache.join(super::detect::CROPS_DIR).display()
-    ));
-    let crops = cache.join(super::detect::CROPS_DIR);
-    if found.faces == 0 {
-        return Err(Error::Data { path: job.input.clone(), reason: "no face found in any photo".into() });
-    }
-    let f = if folder.labelled { IdentityFolder::scan(&crops)? } else { IdentityFolder::scan_unlabelled(&crops)? };
-    Ok(f)
 }
 
 /// `facemb pixels`: a folder's raw S×S grey pixels through the same evaluation.

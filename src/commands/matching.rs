@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::infer::{check_pixel_size, folder_name, open_model, scan};
 use crate::backend::{self, Backend};
 use crate::calibrate;
+use crate::detect::FacesMode;
 use crate::embed::{Embedder, Embeddings, Readout};
 use crate::error::{Error, Result};
 use crate::files::Claims;
@@ -39,6 +40,10 @@ pub struct Match {
     pub montage: bool,
     pub report: bool,
     pub batch_size: usize,
+    /// Photos or crops (`--faces`), for the gallery folder and the queries alike, and the
+    /// detector for photos.
+    pub faces: FacesMode,
+    pub detector: PathBuf,
     pub backend: Backend,
     pub reporter: Reporter,
 }
@@ -84,7 +89,7 @@ fn gallery(job: &Match, embedder: &Embedder, source: &Source, normalize: bool) -
         g.source.check(source, &job.gallery)?;
         return Ok(g);
     }
-    let folder = scan(&job.gallery, false, job.reporter)?;
+    let folder = faces(job, &job.gallery, false)?;
     if !folder.labelled {
         return Err(Error::Data {
             path: job.gallery.clone(),
@@ -98,6 +103,17 @@ fn gallery(job: &Match, embedder: &Embedder, source: &Source, normalize: bool) -
         job.reporter.warn(format!("gallery person {name} has no usable image; left out"));
     }
     Ok(g)
+}
+
+/// The faces of the folder `dir`: its images, or the faces found in its photos
+/// (`--faces`, as `infer` reads them).
+fn faces(job: &Match, dir: &Path, unlabelled: bool) -> Result<IdentityFolder> {
+    let folder = scan(dir, unlabelled, job.reporter)?;
+    if job.faces == FacesMode::Crops {
+        return Ok(folder);
+    }
+    let device = backend::device(job.backend)?;
+    super::detect::faces_in(dir, folder, job.faces, &job.detector, job.reporter, &device)
 }
 
 /// Takes the gallery's own faces out of the queries (`-q` is the gallery, or holds some
@@ -161,7 +177,7 @@ pub fn match_faces(job: &Match) -> Result<(MatchSummary, PathBuf)> {
         gallery.save(file, job.force)?;
         job.reporter.note(format!("gallery of {} people saved to {}", gallery.names.len(), file.display()));
     }
-    let mut folder = scan(&job.query, job.unlabelled, job.reporter)?;
+    let mut folder = faces(job, &job.query, job.unlabelled)?;
     leave_out_gallery_faces(&mut folder, &gallery, &job.query, job.reporter)?;
     let queries = embedder.embed(&folder, normalize, job.reporter.bars)?;
     report_skipped("queries", &queries.skipped[folder.skipped.len()..], job.reporter);

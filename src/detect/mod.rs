@@ -5,6 +5,7 @@
 //! the face's in-plane angle; [`Detector::crop`] cuts each face out upright in exactly
 //! that framing (a similarity transform), ready for the identity model.
 pub mod find;
+pub mod mine;
 pub mod net;
 pub mod photo;
 pub mod scenes;
@@ -21,15 +22,16 @@ pub use net::DetectorNet;
 use photo::{Mip, Plane};
 
 use crate::error::{Error, Result};
-use crate::files::{check_regular, read_text};
+use crate::files::{Bundled, check_regular, read_text};
 
 pub const MODEL_FILE: &str = "model.bpk";
 pub const CONFIG_FILE: &str = "detector.json";
 pub const METRICS_FILE: &str = "metrics.json";
 
-/// The detector committed with the code (configs/detector.toml): what `detect` uses when
-/// no `--detector` is given.
-pub const READY_DETECTOR: &str = "checkpoints/detector-v1";
+/// The detector committed with the code (`checkpoints/detector-v2`, trained by
+/// configs/detector.toml): what `detect` and `infer` use when no `--detector` is given.
+/// Compiled in and unpacked to the cache like the ready identity model.
+pub const READY_DETECTOR: Bundled = crate::files::bundle!("checkpoints", "detector-v2"; "detector.json", "metrics.json", "model.bpk");
 
 /// Side of the crops `detect` writes: the pools' 112 px.
 pub const CROP_SIDE: usize = 112;
@@ -89,6 +91,23 @@ impl Face {
         Face { cx: self.cx * by, cy: self.cy * by, size: self.size * by, ..self }
     }
 
+    /// How much this face looks like the subject of a `width` × `height` photo of one
+    /// person: confident, large and, a little, central —
+    /// logit(score) + 4 ln(size) − 10 · (distance from the centre / the photo's diagonal).
+    /// A face in a corner must be e^(5/4) ≈ 3.5 times as large as a centred one of the same
+    /// score to win. Measured against the nearest-to-centre rule, with the right face taken as
+    /// the one at the photo's centre (LFW) or at the centre of the pasted photo (off-centre):
+    /// 3 705 `lfw_identities_photos` photos with a face: 98.6 % right (centre rule 99.3 %);
+    /// 120 of them pasted off-centre into 640 × 480 test scenes (`offcentre.py`): 95.8 %
+    /// right, where the centre rule picks a false detection in the scene most of the time
+    /// (automatic ARI 0.018). Score alone: 97.3 % / 94.2 %; size alone 98.6 % / 92.5 %.
+    pub fn prominence(&self, width: usize, height: usize) -> f32 {
+        let p = self.score.clamp(1e-6, 1.0 - 1e-6);
+        let (w, h) = (width as f32, height as f32);
+        let off_centre = (self.cx - w / 2.0).hypot(self.cy - h / 2.0) / w.hypot(h).max(1.0);
+        (p / (1.0 - p)).ln() + 4.0 * self.size.max(1e-3).ln() - 10.0 * off_centre
+    }
+
     /// The four corners of its turned box, clockwise from the top left.
     pub fn corners(&self) -> [(f32, f32); 4] {
         let (sin, cos) = self.angle.sin_cos();
@@ -133,5 +152,29 @@ impl Detector {
     /// pixels a side, with `photo`'s channels.
     pub fn crop(photo: &Mip, face: &Face) -> Plane {
         find::window_of(photo, face, CROP_SIDE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(cx: f32, cy: f32, size: f32, score: f32) -> Face {
+        Face { cx, cy, size, angle: 0.0, score }
+    }
+
+    #[test]
+    fn a_photos_subject_is_its_confident_large_face_wherever_it_is() {
+        // A 640 × 480 scene with the person in a corner and a small sure false face at the centre.
+        let person = face(100.0, 90.0, 110.0, 0.999);
+        let false_face = face(320.0, 240.0, 30.0, 0.99);
+        assert!(person.prominence(640, 480) > false_face.prominence(640, 480));
+        // Of two faces alike, the central one; of two at one place, the surer.
+        let (centre, side) = (face(75.0, 75.0, 80.0, 0.99), face(20.0, 75.0, 80.0, 0.99));
+        assert!(centre.prominence(150, 150) > side.prominence(150, 150));
+        assert!(face(75.0, 75.0, 80.0, 0.999).prominence(150, 150) > centre.prominence(150, 150));
+        // A score of exactly 1 or 0 stays finite.
+        assert!(face(1.0, 1.0, 20.0, 1.0).prominence(10, 10).is_finite());
+        assert!(face(1.0, 1.0, 20.0, 0.0).prominence(10, 10).is_finite());
     }
 }

@@ -13,7 +13,10 @@ use rand::rngs::StdRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::scenes::{FaceBank, SceneBank, Target, draw_window};
+use super::Detector;
+use super::mine::{draw_mined, mine};
+use super::photo::Plane;
+use super::scenes::{FaceBank, SceneBank, Target, draw_window, spoil};
 use super::{CONFIG_FILE, DetectorNet, METRICS_FILE, MODEL_FILE};
 use crate::config::{DetectorConfig, LrSchedule};
 use crate::error::{Error, Result};
@@ -84,9 +87,42 @@ fn window_rng(seed: u64, step: usize, index: usize) -> StdRng {
     StdRng::seed_from_u64(z ^ (z >> 31))
 }
 
-/// `count` windows of `step` as the network's input `[B, 1, W, W]` (pixels − 0.5) and their targets.
-pub fn windows(faces: &FaceBank, scenes: &SceneBank, window: usize, seed: u64, step: usize, count: usize) -> (Vec<f32>, Vec<Target>) {
-    let drawn: Vec<_> = (0..count).into_par_iter().map(|i| draw_window(faces, scenes, window, &mut window_rng(seed, step, i))).collect();
+/// Hard negatives mined for a run and the share of each batch drawn from them.
+#[derive(Clone, Copy)]
+pub struct Negatives<'a> {
+    pub windows: &'a [Plane],
+    pub share: f64,
+}
+
+impl Negatives<'_> {
+    pub const NONE: Negatives<'static> = Negatives { windows: &[], share: 0.0 };
+}
+
+/// `count` windows of `step` as the network's input `[B, 1, W, W]` (pixels − 0.5) and
+/// their targets: the compositor's, and the last `share` of them mined negatives,
+/// spoilt like the rest.
+pub fn windows(
+    faces: &FaceBank,
+    scenes: &SceneBank,
+    mined: Negatives,
+    window: usize,
+    seed: u64,
+    step: usize,
+    count: usize,
+) -> (Vec<f32>, Vec<Target>) {
+    let fresh = if mined.windows.is_empty() { count } else { count - (count as f64 * mined.share).round() as usize };
+    let drawn: Vec<_> = (0..count)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = window_rng(seed, step, i);
+            if i < fresh {
+                return draw_window(faces, scenes, window, &mut rng);
+            }
+            let mut p = draw_mined(mined.windows, &mut rng);
+            spoil(&mut p, &mut rng);
+            (p, Target { label: 0.0, reg: [0.0; 5], boxed: false })
+        })
+        .collect();
     let mut x = Vec::with_capacity(count * window * window);
     let mut t = Vec::with_capacity(count);
     for (p, target) in drawn {
@@ -121,7 +157,7 @@ pub fn validate(net: &DetectorNet, faces: &FaceBank, scenes: &SceneBank, window:
     let (mut right, mut taught, mut faces_called, mut face_n, mut not_called, mut not_n) = (0, 0, 0, 0, 0, 0);
     let (mut centre, mut size, mut angle, mut boxed) = (0.0, 0.0, 0.0, 0);
     for chunk in 0..VALIDATION_WINDOWS / 512 {
-        let (x, targets) = windows(faces, scenes, window, seed ^ 0x5eed, usize::MAX - chunk, 512);
+        let (x, targets) = windows(faces, scenes, Negatives::NONE, window, seed ^ 0x5eed, usize::MAX - chunk, 512);
         let input = Tensor::<4>::from_data(TensorData::new(x, [512, 1, window, window]), device);
         let out: Vec<f32> = net.forward_windows(input).into_data().try_to_vec::<f32>().unwrap_or_default();
         for (o, t) in out.chunks_exact(6).zip(&targets) {
@@ -165,6 +201,9 @@ fn destination(dir: &Path, cfg: &DetectorConfig, rep: Reporter) -> Result<Staged
     std::fs::create_dir_all(parent)
         .map_err(|e| Error::Checkpoint { path: parent.to_path_buf(), reason: format!("cannot hold checkpoints ({e})") })?;
     let mut claims = Claims::new().input("scenes", &cfg.scenes);
+    if let Some(m) = &cfg.mining {
+        claims = claims.input("mining.from", &m.from);
+    }
     for f in &cfg.faces {
         claims = claims.input("faces", f);
     }
@@ -209,6 +248,26 @@ pub fn train_detector(cfg: &DetectorConfig, device: &Device, out: &Path, resume:
     device.seed(cfg.seed);
     let ad = device.clone().autodiff();
     let mut net = cfg.net.init(&ad);
+    let mut mined = Vec::new();
+    if let Some(m) = &cfg.mining {
+        let from = Detector::open(&m.from, device)?;
+        if from.config.net != cfg.net {
+            return Err(Error::Config {
+                path: m.from.join(CONFIG_FILE),
+                reason: format!("mining.from's [net] is not this run's {:?}", cfg.net),
+            });
+        }
+        let salt = cfg.seed ^ 0x6d69_6e65;
+        mined = mine(&from, &train_scenes, cfg.net.window, m.pictures, |i| window_rng(salt, usize::MAX / 2, i), device, rep);
+        rep.note(format!(
+            "mined {} false detections' windows (with their jittered copies) from {} training-scene pictures",
+            mined.len(),
+            m.pictures
+        ));
+        let w = m.from.join(MODEL_FILE);
+        net = net.try_load_file(&w).map_err(|e| Error::Checkpoint { path: w, reason: e.to_string() })?;
+    }
+    let negatives = Negatives { windows: &mined, share: cfg.mining.as_ref().map_or(0.0, |m| m.share) };
     let mut optim = AdamConfig::new().init();
     let (mut start, mut progress) = (0, Vec::new());
     if let Some(s) = state {
@@ -224,7 +283,7 @@ pub fn train_detector(cfg: &DetectorConfig, device: &Device, out: &Path, resume:
     let before = progress.last().map_or(0.0, |p: &Progress| p.seconds);
     let (mut face_sum, mut box_sum, mut n) = (0.0, 0.0, 0);
     for step in start..cfg.steps {
-        let (x, targets) = windows(&faces, &train_scenes, w, cfg.seed, step, b);
+        let (x, targets) = windows(&faces, &train_scenes, negatives, w, cfg.seed, step, b);
         let input = Tensor::<4>::from_data(TensorData::new(x, [b, 1, w, w]), &ad);
         let (face, boxes) = losses(net.forward_windows(input), &targets, &ad);
         let (fl, bl) = (f64::from(face.clone().into_scalar::<f32>()), f64::from(boxes.clone().into_scalar::<f32>()));
@@ -286,4 +345,24 @@ fn save_resume(at: &Path, net: &DetectorNet, optim: &ModuleOptimizer, state: Res
     let o = at.join(RESUME_OPTIMIZER);
     optim.save(&o).map_err(|e| Error::Checkpoint { path: o.clone(), reason: e.to_string() })?;
     write_json_atomic(&at.join(RESUME_STATE), &state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mined_share_of_a_batch_is_taught_not_a_face_and_the_draw_repeats() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
+        let faces = FaceBank::load(&[root.join("photos_sample")], 4).unwrap();
+        let scenes = SceneBank::load(&root.join("scenes_sample"), true).unwrap();
+        let mined = vec![Plane { width: 8, height: 8, channels: 1, data: (0..64).map(|v| v as f32 / 64.0).collect() }];
+        let negatives = Negatives { windows: &mined, share: 0.25 };
+        let (x, t) = windows(&faces, &scenes, negatives, 8, 1, 0, 8);
+        assert_eq!((x.len(), t.len()), (8 * 64, 8));
+        assert!(t[6..].iter().all(|t| t.label == 0.0 && !t.boxed), "the last quarter is mined: {t:?}");
+        assert_eq!(windows(&faces, &scenes, negatives, 8, 1, 0, 8), (x.clone(), t.clone()), "a resumed run draws the same");
+        let (_, plain) = windows(&faces, &scenes, Negatives::NONE, 8, 1, 0, 8);
+        assert_eq!(plain[..6], t[..6], "the compositor's windows are the ones an unmined run draws");
+    }
 }

@@ -116,7 +116,7 @@ pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOption
     let label_score = |v: f64| Some(v).filter(|v| emb.labelled && !v.is_nan());
     for &m in &opts.methods {
         if !emb.labelled && m == cluster::Method::Kmeans && opts.params.k.is_none() {
-            reporter.note("note: k-means skipped: an unlabelled folder gives it no k (pass --k)");
+            reporter.note("note: k-means skipped: an unlabelled folder gives it no k (pass --clusters)");
             continue;
         }
         let t = Instant::now();

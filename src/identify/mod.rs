@@ -60,7 +60,7 @@ pub struct Params {
 impl Params {
     pub fn new(k: usize, vote: Vote) -> Result<Self> {
         if k == 0 {
-            return Err(Error::Invalid("--k must be ≥ 1".into()));
+            return Err(Error::Invalid("--neighbours must be ≥ 1".into()));
         }
         Ok(Params { k, vote })
     }

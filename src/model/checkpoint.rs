@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::FaceNet;
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
-use crate::files::{Claims, Replaceable, Staged, fault_point, may_replace, read_text, recover_if_idle, write_json};
+use crate::files::{Bundled, Claims, Replaceable, Staged, fault_point, may_replace, read_text, recover_if_idle, write_json};
 use crate::progress::Reporter;
 
 pub const MODEL_FILE: &str = "model.bpk";
@@ -22,11 +22,14 @@ pub const METRICS_FILE: &str = "metrics.json";
 /// Written beside the weights by calibration (`crate::calibrate`), which owns its contents.
 pub const CALIBRATION_FILE: &str = "calibration.json";
 
-/// The identity model committed with the code (configs/identity.toml, docs/identity/):
-/// what `infer` and `bench-infer` use when no `-m` is given. Relative to the repository
-/// root, where the README's commands run. Its predecessors (identity-v5, identity-v4) are
-/// no longer committed; their figures are in docs/identity/.
-pub const READY_MODEL: &str = "checkpoints/identity-v6";
+/// The identity model committed with the code (`checkpoints/identity-v6`, trained by
+/// configs/identity.toml; docs/identity/): what `infer`, `match` and `bench-infer` use when
+/// no `-m` is given. Compiled into the binary and unpacked to the cache on first use
+/// ([`Bundled::unpack`]), so an installed facemb finds it from any folder. Its
+/// predecessors (identity-v5, identity-v4) are no longer committed; their figures are in
+/// docs/identity/.
+pub const READY_MODEL: Bundled =
+    crate::files::bundle!("checkpoints", "identity-v6"; "config.json", "calibration.json", "metrics.json", "model.bpk");
 
 /// Saves a checkpoint to `dir` in one call: [`destination`] then [`write`].
 pub fn save<M: Serialize>(dir: &Path, model: &FaceNet, config: &RunConfig, metrics: &M, reporter: Reporter) -> Result<()> {

@@ -1,7 +1,9 @@
 //! One picture per cluster (`--montage`): up to 5 × 5 of its faces, its id and size, the
 //! folder name most of its faces carry and that share, and its mean face, so that a user
 //! can see who a cluster is without opening its files. Written to `montages/` in the run
-//! folder: `cluster_<id>.png`, and `noise.png` for the faces no cluster took.
+//! folder, named as the kept folders are ([`super::folders::cluster_names`]:
+//! `person_001_s21.png`, largest first) and `noise.png` for the faces no cluster took;
+//! `match` writes `person_<name>.png` per matched person and `unknown.png`.
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -24,22 +26,28 @@ const MEAN: usize = 2 * THUMB;
 /// What the groups of a montage are.
 #[derive(Clone, Copy, Debug)]
 pub enum Groups<'a> {
-    /// Clusters of a method: `cluster_<id>.png`, and `noise.png` for −1.
+    /// Clusters of a method, named by [`super::folders::cluster_names`].
     Clusters(Method),
     /// Gallery people a query was matched to (`facemb match`), by index into these names:
-    /// `person_<index>.png`, and `unknown.png` for −1.
+    /// `person_<name>.png`, and `unknown.png` for −1.
     People(&'a [String]),
 }
 
 impl Groups<'_> {
-    fn file_and_title(&self, group: i64) -> (String, String) {
-        match (self, group) {
-            (Groups::Clusters(m), g) if g < 0 => ("noise.png".into(), format!("{}: noise", m.name())),
-            (Groups::Clusters(m), g) => (format!("cluster_{g}.png"), format!("{} cluster {g}", m.name())),
-            (Groups::People(_), g) if g < 0 => ("unknown.png".into(), "unknown".into()),
-            (Groups::People(names), g) => {
-                (format!("person_{g}.png"), format!("matched to {}", names.get(g as usize).map_or("?", |n| n.as_str())))
-            }
+    /// The file and title of each group of `labels`.
+    fn files_and_titles(&self, emb: &Embeddings, labels: &[i64]) -> BTreeMap<i64, (String, String)> {
+        match self {
+            Groups::Clusters(m) => super::folders::cluster_names(emb, labels)
+                .into_iter()
+                .map(|(g, name)| (g, (format!("{name}.png"), format!("{} {name}", m.name()))))
+                .collect(),
+            Groups::People(names) => labels
+                .iter()
+                .map(|&g| match names.get(g as usize).filter(|_| g >= 0) {
+                    Some(who) => (g, (format!("person_{}.png", super::folders::file_safe(who, 120)), format!("matched to {who}"))),
+                    None => (g, ("unknown.png".into(), "unknown".into())),
+                })
+                .collect(),
         }
     }
 }
@@ -55,13 +63,14 @@ pub fn draw(run_dir: &Path, emb: &Embeddings, groups: Groups, labels: &[i64]) ->
         members.entry(l).or_default().push(row);
     }
     let spec = ImageSpec { size: THUMB, channels: 3 };
+    let files = groups.files_and_titles(emb, labels);
     for (&cluster, rows) in &members {
         let faces: Vec<Vec<f32>> = rows.iter().filter_map(|&r| load_image(&emb.paths[r], spec).ok()).collect();
         let mut mean = vec![0.0f32; spec.len()];
         for f in &faces {
             mean.iter_mut().zip(f).for_each(|(m, v)| *m += v / faces.len() as f32);
         }
-        let (name, title) = groups.file_and_title(cluster);
+        let (name, title) = &files[&cluster];
         let path = dir.join(name);
         let caption = format!("{title}: {}{}", super::table::count(rows.len(), "face"), majority(emb, rows));
         picture(&path, &caption, &faces, &mean).map_err(|e| plot_error(&path, e))?;
@@ -71,14 +80,7 @@ pub fn draw(run_dir: &Path, emb: &Embeddings, groups: Groups, labels: &[i64]) ->
 
 /// ", mostly <name> (83 %)" when the faces carry folder names.
 fn majority(emb: &Embeddings, rows: &[usize]) -> String {
-    if !emb.labelled {
-        return String::new();
-    }
-    let mut count: BTreeMap<usize, usize> = BTreeMap::new();
-    for &r in rows {
-        *count.entry(emb.identity[r]).or_default() += 1;
-    }
-    let Some((&id, &n)) = count.iter().max_by_key(|(id, n)| (**n, std::cmp::Reverse(**id))) else { return String::new() };
+    let Some((id, n)) = super::folders::majority(emb, rows) else { return String::new() };
     format!(", mostly {} ({:.0} %)", emb.names[id], 100.0 * n as f64 / rows.len() as f64)
 }
 

@@ -89,7 +89,7 @@ mod tests {
     }
 
     fn ready_screen() -> ScreenConfig {
-        ScreenConfig { model: repo(READY_MODEL), below: crate::config::DEFAULT_SCREEN_BELOW }
+        ScreenConfig { model: repo("checkpoints").join(READY_MODEL.name), below: crate::config::DEFAULT_SCREEN_BELOW }
     }
 
     #[test]
@@ -115,7 +115,7 @@ mod tests {
         let mut set = IdentitySet::load(&[root.path().to_path_buf()], ImageSpec { size: 32, channels: 1 }, 1).unwrap();
         let device = crate::backend::device(crate::backend::Backend::default()).unwrap();
         let err = screen(&mut set, &ready_screen(), &device, Reporter::SILENT).unwrap_err();
-        assert!(matches!(&err, Error::Checkpoint { path, .. } if path.ends_with(READY_MODEL)), "{err}");
+        assert!(matches!(&err, Error::Checkpoint { path, .. } if path.ends_with(READY_MODEL.name)), "{err}");
         assert_eq!(set.labelled().len(), 18);
     }
 }

@@ -296,7 +296,7 @@ fn detect_never_writes_its_crops_over_the_photos_or_the_detector() {
     let det = tmp.path().join("det");
     std::fs::create_dir_all(&det).unwrap();
     for f in ["detector.json", "model.bpk"] {
-        std::fs::copy(repo().join("checkpoints/detector-v1").join(f), det.join(f)).unwrap();
+        std::fs::copy(repo().join("checkpoints/detector-v2").join(f), det.join(f)).unwrap();
     }
     let before = snapshot(tmp.path());
     for out in [photos.clone(), tmp.path().to_path_buf(), det.clone()] {

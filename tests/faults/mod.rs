@@ -315,8 +315,8 @@ fn misleading_inputs_get_messages_that_name_the_real_problem() {
     let e = error_line(&infer(&pin.join("config.json"), &[]));
     assert!(e.contains("config.json") && e.contains("not weights"), "{e}");
     // k beyond the images is said as such.
-    let o = infer(&pin, &["--k", "100000", "--methods", "kmeans", "--out", t.join("k").to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("k = 400 (--k 100000 is more than the 400 images)"), "{}", text(&o));
+    let o = infer(&pin, &["--clusters", "100000", "--methods", "kmeans", "--out", t.join("k").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("k = 400 (--clusters 100000 is more than the 400 images)"), "{}", text(&o));
     // Images one level off: the message says where they are.
     let deep = t.join("deep/group/person");
     std::fs::create_dir_all(&deep).unwrap();

@@ -132,7 +132,7 @@ fn a_detector_checkpoint_gets_the_identity_models_checks() {
     std::fs::write(det.join("detector.json"), "{ not json").unwrap();
     one_line(&run(&det), "detector.json");
     // The ready detector's config with weights of another shape.
-    let ready = repo().join("checkpoints/detector-v1");
+    let ready = repo().join("checkpoints/detector-v2");
     let cfg = std::fs::read_to_string(ready.join("detector.json")).unwrap().replace("\"head\": 64", "\"head\": 32");
     std::fs::write(det.join("detector.json"), cfg).unwrap();
     std::fs::copy(ready.join("model.bpk"), det.join("model.bpk")).unwrap();
