@@ -42,9 +42,19 @@ pub enum Error {
     /// Another run holds the lock on a folder this run would write.
     #[error("{path}: another facemb run is writing it (lock {lock} is held); wait for it or choose another destination")]
     Busy { path: PathBuf, lock: PathBuf },
+    /// A clustering whose working memory on this many rows passes the budget
+    /// (`cluster::MEMORY_BUDGET`): full average linkage's n²/2 distances, the radius scan's
+    /// neighbour lists.
+    #[error("{method} on {n} faces would need {} of memory, over the {} budget; use the automatic grouping (--methods {instead}), which needs no N×N matrix", gb(.needs), gb(.budget))]
+    TooLarge { method: &'static str, n: usize, needs: u64, budget: u64, instead: String },
     /// `--help`, `--version` or a mistake in the command line, as clap reports it.
     #[error("{0}")]
     Usage(clap::Error),
+}
+
+/// Bytes as gigabytes with one decimal.
+fn gb(bytes: &u64) -> String {
+    format!("{:.1} GB", *bytes as f64 / 1e9)
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

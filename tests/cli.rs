@@ -125,7 +125,7 @@ fn train_infer_and_pixels_end_to_end() {
     let scores: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("scores.json")).unwrap()).unwrap();
     assert_eq!(scores["images"], 40);
     assert_eq!(scores["identities"], 4);
-    assert_eq!(scores["methods"].as_array().unwrap().len(), 5, "dbscan, kmeans, chinese whispers, average linkage, FINCH");
+    assert_eq!(scores["methods"].as_array().unwrap().len(), 6, "dbscan, kmeans, chinese whispers, average linkage, FINCH, graph linkage");
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("ARI") && stdout.contains("chinese_whispers"), "table missing: {stdout}");
 
@@ -471,6 +471,39 @@ fn the_ready_model_is_the_default_and_tells_the_att_people_apart() {
     assert!(link["ari"].as_f64().unwrap() > 0.55, "{link}");
     assert!(link["params"].as_str().unwrap().contains("calibrated"), "{link}");
     assert!((20..=80).contains(&link["clusters"].as_u64().unwrap()), "{link}");
+    // The automatic grouping reads the calibration's graph reference (identity-v6 measured
+    // ARI 0.948 with 36 clusters on the full AT&T folder; this is its 40-person sample).
+    let graph = method("graph_linkage");
+    assert!(graph["ari"].as_f64().unwrap() > 0.7, "{graph}");
+    assert!(graph["params"].as_str().unwrap().contains("calibrated 1.26 × this folder's 90th-percentile distance"), "{graph}");
+}
+
+#[test]
+fn bench_albums_scores_seeded_albums_of_the_att_sample_with_both_rules() {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["bench-albums", "-id", "datasets/att_faces", "--albums", "12", "--quiet"];
+        args.extend(extra);
+        let o = facemb(&args, &repo());
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let out = run(&[]);
+    assert!(out.contains("400 images of 40 people; 12 albums"), "{out}");
+    let row = |m: &str| -> Vec<f64> {
+        let line = out.lines().find(|l| l.starts_with(m)).unwrap_or_else(|| panic!("no {m} row: {out}"));
+        line.split_whitespace().skip(1).map(|v| v.trim_end_matches('%').parse().unwrap()).collect()
+    };
+    // mean ARI, share ≥ 0.9 (%), clusters per person, folder ARI, folder clusters.
+    let (graph, full) = (row("graph_linkage"), row("average_linkage"));
+    assert_eq!((graph.len(), full.len()), (5, 5), "{out}");
+    for r in [&graph, &full] {
+        assert!((-1.0..=1.0).contains(&r[0]) && (0.0..=100.0).contains(&r[1]) && r[2] > 0.0, "{out}");
+    }
+    // The ready model tells AT&T people apart: the automatic grouping's albums and folder
+    // are far from chance (the Python prototype measured 0.766 and 0.948 on the full set).
+    assert!(graph[0] > 0.5 && graph[3] > 0.7, "{out}");
+    assert_eq!(run(&[]), out, "the draw is seeded");
+    assert_ne!(run(&["--seed", "1"]), out);
 }
 
 #[test]
@@ -493,7 +526,7 @@ fn clusters_are_kept_as_folders_without_touching_the_originals() {
     let csv = std::fs::read_to_string(kept.join("clusters.csv")).unwrap();
     let rows: Vec<Vec<String>> = csv.lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect();
     assert_eq!(rows.len(), 30);
-    assert!(rows.iter().all(|r| r[2] == "average_linkage"), "the automatic default is what is kept");
+    assert!(rows.iter().all(|r| r[2] == "graph_linkage"), "the automatic grouping is what is kept");
     // Every image is in the one folder of its cluster, under its identity-prefixed name;
     // the folders are person_001, person_002 … largest first, each with the name most of
     // its faces carry, and noise.
@@ -576,6 +609,7 @@ fn a_flat_or_unlabelled_folder_is_clustered_with_the_label_scores_left_out() {
         assert!(
             methods.iter().any(|m| m["method"] == "average_linkage" && m["clusters"].as_u64().unwrap() > 1 && m["silhouette"].is_number())
         );
+        assert!(methods.iter().any(|m| m["method"] == "graph_linkage" && m["clusters"].as_u64().unwrap() > 1));
         assert_eq!(std::fs::read_to_string(out.join("index.csv")).unwrap().lines().count(), images + 1);
     }
 }
@@ -732,7 +766,8 @@ fn a_report_is_one_offline_page_with_every_face_and_layout() {
         let layouts: Vec<&str> = v["layouts"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
         assert_eq!(layouts, ["tsne", "umap"]);
         assert_eq!(v["layouts"][0]["x"].as_array().unwrap().len(), 40);
-        assert_eq!(v["clusters"].as_array().unwrap().len(), 5, "every method's clusters");
+        assert_eq!(v["clusters"].as_array().unwrap().len(), 6, "every method's clusters");
+        assert_eq!(v["automatic"], "graph_linkage", "the page opens on the automatic grouping");
         assert_eq!(v["names"].as_array().unwrap().len(), 4);
     }
     assert!(with.join("layouts.csv").is_file() && !without.join("layouts.csv").exists());

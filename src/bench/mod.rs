@@ -2,6 +2,7 @@
 //! network throughput on random inputs (training img/s: forward, backward, Adam step;
 //! inference img/s; after warm-up), the projections and clusterers on blobs or saved
 //! embeddings, and a folder's decoding and embedding. Timings belong here, never in tests.
+pub mod albums;
 pub mod detect;
 
 use std::path::Path;
@@ -97,7 +98,7 @@ pub struct Timing {
 }
 
 /// What `algorithms` runs, named as in `--skip`.
-pub const ALGORITHMS: [&str; 6] = ["tsne", "umap", "dbscan", "kmeans", "cw", "match"];
+pub const ALGORITHMS: [&str; 7] = ["tsne", "umap", "dbscan", "kmeans", "cw", "match", "graph"];
 
 /// The `bench-cluster` table: [`algorithms`] on 128-d blobs of each size in `sizes`
 /// (10 centres), then on the vectors of the run folder `real` when given, skipping the
@@ -167,7 +168,7 @@ pub fn write_match_split(input: &Path, out: &Path, reporter: Reporter) -> Result
 }
 
 /// Times t-SNE and UMAP (each with the trustworthiness of its layout, k = 10), DBSCAN,
-/// k-means and chinese whispers (each with its ARI against `labels`) and `match`'s
+/// k-means, chinese whispers and graph linkage (each with its ARI against `labels`) and `match`'s
 /// nearest-person search ([`crate::identify::match_split`]) on `x`, with the
 /// parameters `speed.py` gives its peers: DBSCAN min_samples 5 and CW at the same radius.
 pub fn algorithms(x: ArrayView2<f32>, labels: &[usize], data: &str, eps: f32, k: usize, skip: &[String]) -> Result<Vec<Timing>> {
@@ -215,6 +216,13 @@ pub fn algorithms(x: ArrayView2<f32>, labels: &[usize], data: &str, eps: f32, k:
         let t = Instant::now();
         let pred = cluster::chinese_whispers(x, eps, 0)?;
         row("chinese whispers", t.elapsed().as_secs_f64(), format!("threshold {eps:.3}, {}", ari(&pred)));
+    }
+    if run("graph") {
+        // The automatic grouping as `infer` runs it on uncalibrated vectors (its cut and fill
+        // from the data's own 90th-percentile distance).
+        let t = Instant::now();
+        let (pred, how) = cluster::run(cluster::Method::AUTOMATIC, x, &cluster::Params::default(), k)?;
+        row("graph linkage (automatic)", t.elapsed().as_secs_f64(), format!("{}; {how}", ari(&pred)));
     }
     if run("match") {
         use crate::identify::{Params, Vote, candidates, outcome};

@@ -8,8 +8,10 @@ use crate::files::{read_text, write_json_atomic};
 use crate::model::checkpoint::{CALIBRATION_FILE, Checkpoint};
 use crate::project::whiten::Whitening;
 
-/// Quantile levels of the held-out pairwise distances kept in a calibration.
-pub const PAIR_QUANTILES: [f64; 7] = [0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 0.75];
+/// Quantile levels of the held-out pairwise distances kept in a calibration. 0.9 carries
+/// graph linkage's cut (`cluster::graph_linkage::GRAPH_SCALE_QUANTILE`); calibrations made
+/// before it have the first seven only.
+pub const PAIR_QUANTILES: [f64; 8] = [0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9];
 
 /// What `calibrate` measured on held-out people: distances are between L2-normalised
 /// vectors read as `layer` / `flip` say.
@@ -58,6 +60,14 @@ impl Calibration {
                 ck.dir.display()
             ),
         })
+    }
+
+    /// What graph linkage reads off the held-out people: their
+    /// `cluster::graph_linkage::GRAPH_SCALE_QUANTILE` distance and different-person median;
+    /// None for a calibration made before graph linkage (no 0.9 quantile kept).
+    pub fn graph_reference(&self) -> Option<crate::cluster::GraphReference> {
+        let scale = self.pair_quantile(crate::cluster::graph_linkage::GRAPH_SCALE_QUANTILE)?;
+        (scale > 0.0 && self.impostor_median.is_finite()).then_some(crate::cluster::GraphReference { scale, fill: self.impostor_median })
     }
 
     /// One line for the user: the cuts chosen and the ARI each reached on the held-out

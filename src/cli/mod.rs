@@ -16,8 +16,8 @@ use crate::experiment;
 use crate::output::table::{count, table};
 use crate::progress::{self, Reporter};
 use args::{
-    BenchArgs, BenchClusterArgs, BenchDetectArgs, BenchInferArgs, BenchSplitArgs, CalibrateArgs, Cli, Command, DetectArgs, ExperimentArgs,
-    InferArgs, MatchArgs, PixelArgs, ReportArgs, TrainArgs, TrainDetectorArgs,
+    BenchAlbumsArgs, BenchArgs, BenchClusterArgs, BenchDetectArgs, BenchInferArgs, BenchSplitArgs, CalibrateArgs, Cli, Command, DetectArgs,
+    ExperimentArgs, InferArgs, MatchArgs, PixelArgs, ReportArgs, TrainArgs, TrainDetectorArgs,
 };
 use settings::{bench_model, or_ready};
 
@@ -62,6 +62,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Command::BenchInfer(a) => bench_infer(a),
         Command::BenchDetect(a) => bench_detect(a),
         Command::BenchSplit(a) => bench_split(a),
+        Command::BenchAlbums(a) => bench_albums(a),
     }
 }
 
@@ -199,6 +200,17 @@ fn bench_cluster(a: BenchClusterArgs) -> Result<()> {
     println!("| data | N | method | wall s | notes |\n|---|---|---|---|---|");
     for r in rows {
         println!("| {} | {} | {} | {:.2} | {} |", r.data, r.n, r.method, r.secs, r.note);
+    }
+    Ok(())
+}
+
+fn bench_albums(a: BenchAlbumsArgs) -> Result<()> {
+    let r = crate::bench::albums::run(&a.settings()?)?;
+    println!("{}: {} images of {} people; {} albums, {} images in all", r.folder.display(), r.images, r.people, r.albums, r.album_images);
+    println!("method           albums: mean ARI  ARI ≥ 0.9  clusters/person (median)   whole folder: ARI  clusters");
+    for s in &r.scores {
+        let folder = s.folder.map_or("over the memory budget".into(), |(ari, c)| format!("{ari:.3}  {c:>8}"));
+        println!("{:<16} {:>16.3} {:>9.0}% {:>25.2}   {:>19}", s.method, s.mean_ari, 100.0 * s.share_good, s.clusters_per_person, folder);
     }
     Ok(())
 }

@@ -2,7 +2,9 @@
 //! wrong in a flag is refused here, before any image is read or any epoch trained.
 use std::path::{Path, PathBuf};
 
-use super::args::{DetectArgs, EvalArgs, ExperimentArgs, InferArgs, MatchArgs, OutputArgs, PixelArgs, SearchArgs, TrainArgs};
+use super::args::{
+    BenchAlbumsArgs, DetectArgs, EvalArgs, ExperimentArgs, InferArgs, MatchArgs, OutputArgs, PixelArgs, SearchArgs, TrainArgs,
+};
 use crate::cluster;
 use crate::commands;
 use crate::config::{ModelConfig, Overrides, RunConfig};
@@ -157,13 +159,39 @@ impl ExperimentArgs {
     }
 }
 
+impl BenchAlbumsArgs {
+    /// The album benchmark's settings: at least one album, a positive batch.
+    pub fn settings(&self) -> Result<crate::bench::albums::AlbumBench> {
+        use crate::bench::albums::{AlbumBench, Draw};
+        if self.albums == 0 {
+            return Err(Error::Invalid("--albums: must be ≥ 1".into()));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::Invalid("--batch-size: must be ≥ 1".into()));
+        }
+        let draw = match &self.albums_csv {
+            Some(csv) => Draw::Csv(csv.clone()),
+            None => Draw::Seeded { albums: self.albums, seed: self.seed },
+        };
+        let reporter = Reporter::cli(self.run.quiet);
+        Ok(AlbumBench {
+            folder: self.input.folder().to_path_buf(),
+            model: or_ready(self.model.as_deref(), &crate::model::checkpoint::READY_MODEL, reporter)?,
+            draw,
+            backend: self.run.backend,
+            batch_size: self.batch_size,
+            reporter,
+        })
+    }
+}
+
 impl EvalArgs {
     /// The clustering and scoring settings; normalisation is left to the embedder's
     /// default unless `--normalize` or `--raw` says otherwise.
     pub fn evaluation(&self) -> Result<commands::Evaluation> {
         self.check()?;
         let options = EvalOptions {
-            methods: self.methods.clone(),
+            methods: self.methods.clone().unwrap_or_else(|| cluster::Method::ALL.to_vec()),
             params: cluster::Params {
                 eps: self.eps,
                 min_samples: self.min_samples,
@@ -174,6 +202,7 @@ impl EvalArgs {
                 seed: self.seed,
             },
             normalize: false,
+            methods_named: self.methods.is_some(),
         };
         // --normalize / --raw override each other: the last given wins.
         let normalize = if self.raw {
@@ -204,7 +233,7 @@ impl EvalArgs {
         if self.min_samples == 0 {
             return flag("min-samples", "must be ≥ 1");
         }
-        if self.methods.is_empty() {
+        if self.methods.as_ref().is_some_and(Vec::is_empty) {
             return flag("methods", "name at least one method");
         }
         Ok(())
@@ -388,7 +417,7 @@ mod tests {
         let Command::Pixels(a) = parse(&["facemb", "pixels", "-id", &folder, "--no-charts", "-os", "../x"]) else { panic!() };
         assert_eq!(a.out.outputs().unwrap().charts, crate::output::Charts::none());
         let opts = a.eval.evaluation().unwrap().options;
-        assert_eq!((opts.methods.len(), opts.params.min_samples), (5, crate::cluster::DEFAULT_MIN_SAMPLES));
+        assert_eq!((opts.methods.len(), opts.params.min_samples), (6, crate::cluster::DEFAULT_MIN_SAMPLES));
     }
 
     #[test]

@@ -8,11 +8,13 @@ use crate::neighbors::row_distance;
 
 /// The merges of average-linkage clustering of the rows of `x` (Euclidean distance), in
 /// order of rising distance: `(a, b, distance)` where cluster ids below `n` are rows and
-/// `n + i` is the cluster made by merge `i`. Memory is n²/2 distances (55 MB at 3 711 rows).
+/// `n + i` is the cluster made by merge `i`. Memory is n²/2 distances (55 MB at 3 711 rows,
+/// 20 GB at 100 000): refused above `cluster::MEMORY_BUDGET` ([`Error::TooLarge`]).
 pub fn dendrogram(x: ArrayView2<f32>) -> Result<Vec<(usize, usize, f32)>> {
     check_columns(x)?;
     check_finite(x)?;
     let n = x.nrows();
+    super::check_budget(super::Method::Linkage, n, (n as u64 * n.saturating_sub(1) as u64 / 2) * 4)?;
     let mut condensed = Vec::with_capacity(n * n.saturating_sub(1) / 2);
     for i in 0..n {
         for j in i + 1..n {

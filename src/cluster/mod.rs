@@ -1,6 +1,7 @@
-//! Clustering: DBSCAN (petal-clustering), k-means and chinese whispers (both here), one
-//! module each, plus the data-derived defaults for DBSCAN's radius and chinese whispers'
-//! edge threshold ([`auto`]). [`run`] runs one [`Method`] with [`Params`].
+//! Clustering: DBSCAN (petal-clustering), k-means, chinese whispers, average linkage,
+//! FINCH and k-NN graph average linkage (the automatic grouping, [`Method::AUTOMATIC`]),
+//! one module each, plus the data-derived defaults for DBSCAN's radius and chinese
+//! whispers' edge threshold ([`auto`]). [`run`] runs one [`Method`] with [`Params`].
 //!
 //! Every function takes rows as points and returns one label per row, numbered 0..C−1 in
 //! order of first appearance so that runs compare cell by cell; DBSCAN marks noise −1.
@@ -11,6 +12,7 @@ mod auto;
 mod chinese_whispers;
 mod dbscan;
 pub mod finch;
+pub mod graph_linkage;
 mod kmeans;
 pub mod linkage;
 
@@ -37,11 +39,21 @@ pub enum Method {
     Linkage,
     /// FINCH's second partition (first-neighbour graphs, no parameter).
     Finch,
+    /// Average linkage on the 10-nearest-neighbour graph (the automatic grouping: no N×N
+    /// matrix, and a cut that holds from an album to a big folder).
+    Graph,
 }
 
 impl Method {
     /// Every method, in the order tables list them: the default of `--methods`.
-    pub const ALL: [Method; 5] = [Method::Dbscan, Method::Kmeans, Method::Cw, Method::Linkage, Method::Finch];
+    pub const ALL: [Method; 6] = [Method::Dbscan, Method::Kmeans, Method::Cw, Method::Linkage, Method::Finch, Method::Graph];
+
+    /// The automatic grouping: what cluster folders, montages and the report show, and what
+    /// `bench-albums` scores. k-NN graph average linkage replaced full average linkage at
+    /// the 10 %-scaled cut (issue 32): albums of 2–12 people from lfw_identities / att_faces /
+    /// yale_faces mean ARI 0.374 / 0.593 / 0.460 → 0.844 / 0.766 / 0.765 (Python prototype,
+    /// docs/grouping/README.md §3), with O(N·k) memory instead of n²/2 distances.
+    pub const AUTOMATIC: Method = Method::Graph;
 
     pub fn name(self) -> &'static str {
         match self {
@@ -50,6 +62,7 @@ impl Method {
             Method::Cw => "chinese_whispers",
             Method::Linkage => "average_linkage",
             Method::Finch => "finch",
+            Method::Graph => "graph_linkage",
         }
     }
 }
@@ -100,8 +113,46 @@ pub struct Calibrated {
     /// The [`SCALE_QUANTILE`] quantile of the distances between held-out images: each cut
     /// is carried to a folder by the folder's same quantile over it.
     pub pair_scale: f32,
+    /// The held-out people's [`graph_linkage::GRAPH_SCALE_QUANTILE`] distance and their
+    /// different-person median (the graph's fill), which carry the graph cut to a folder;
+    /// None for calibrations made before the graph existed (the uncalibrated shares apply).
+    pub graph: Option<GraphReference>,
     /// Where they came from, for the printed description.
     pub origin: String,
+}
+
+/// What graph linkage reads off held-out people: distances in their units.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GraphReference {
+    /// The [`graph_linkage::GRAPH_SCALE_QUANTILE`] quantile of all held-out pair distances
+    /// (identity-v6: 1.4666).
+    pub scale: f32,
+    /// The median different-person distance (identity-v6: 1.3534): what a pair that is not
+    /// a k-NN edge counts as.
+    pub fill: f32,
+}
+
+/// Memory a clustering may take for its own working data: above it, full average linkage
+/// (n²/2 distances) and the DBSCAN / chinese-whispers radius scan (100 neighbours a row)
+/// are refused, or skipped when only the default `--methods` named them. 2 GB: what a
+/// laptop has free beside the images' vectors; full average linkage reaches it at 31 623
+/// faces.
+pub const MEMORY_BUDGET: u64 = 2_000_000_000;
+
+/// Bytes of [`GRAPH_NEIGHBOURS`] neighbours (index and distance) for each of `n` rows, what
+/// the radius scan and chinese whispers' graph hold: 1.2 kB a row, the budget at 1.6 M rows.
+fn neighbour_lists_bytes(n: usize) -> u64 {
+    n as u64 * (GRAPH_NEIGHBOURS * (std::mem::size_of::<usize>() + std::mem::size_of::<f32>()) + 2 * 24) as u64
+}
+
+/// Refuses `method` on `n` rows when the `needs` bytes it would allocate pass
+/// [`MEMORY_BUDGET`].
+pub(crate) fn check_budget(method: Method, n: usize, needs: u64) -> Result<()> {
+    if needs > MEMORY_BUDGET {
+        let instead = clap::ValueEnum::to_possible_value(&Method::AUTOMATIC).map_or_else(String::new, |v| v.get_name().to_string());
+        return Err(Error::TooLarge { method: method.name(), n, needs, budget: MEMORY_BUDGET, instead });
+    }
+    Ok(())
 }
 
 impl Default for Params {
@@ -146,7 +197,10 @@ pub fn run(method: Method, x: ArrayView2<f32>, params: &Params, identities: usiz
             let (eps, how) = match (params.eps, cal) {
                 (Some(e), _) => (e, format!("eps = {e} (given)")),
                 (None, Some(c)) => calibrated("eps", c.eps, c),
-                (None, None) => auto_eps(x, params.min_samples),
+                (None, None) => {
+                    check_budget(Method::Dbscan, x.nrows(), neighbour_lists_bytes(x.nrows()))?;
+                    auto_eps(x, params.min_samples)
+                }
             };
             Ok((dbscan(x, eps, params.min_samples)?, format!("{how}, min_samples = {}", params.min_samples)))
         }
@@ -160,6 +214,8 @@ pub fn run(method: Method, x: ArrayView2<f32>, params: &Params, identities: usiz
             Ok((kmeans(x, k, params.seed)?, format!("k = {k} ({how})")))
         }
         Method::Cw => {
+            // Its graph holds the same neighbour lists as the radius scan.
+            check_budget(Method::Cw, x.nrows(), neighbour_lists_bytes(x.nrows()))?;
             let (t, how) = match (params.cw_threshold, cal) {
                 (Some(t), _) => (t, format!("threshold = {t} (given)")),
                 (None, Some(c)) => calibrated("threshold", c.cw_threshold, c),
@@ -185,6 +241,61 @@ pub fn run(method: Method, x: ArrayView2<f32>, params: &Params, identities: usiz
             Ok((linkage::average_linkage(x, t)?, how))
         }
         Method::Finch => Ok((finch::finch(x, FINCH_LEVEL)?, format!("partition {FINCH_LEVEL} (no parameter)"))),
+        Method::Graph => {
+            let (cut, fill, how) = graph_cut(x, params.link_threshold, cal);
+            Ok((graph_linkage::graph_average_linkage(x, graph_linkage::GRAPH_K, cut, fill)?, how))
+        }
+    }
+}
+
+/// Graph linkage's cut and fill for the rows of `x` and how they were chosen: the
+/// calibrated [`graph_linkage::GRAPH_CUT`] and held-out fill carried to the folder by its
+/// [`graph_linkage::GRAPH_SCALE_QUANTILE`] distance, or shares of that distance for
+/// uncalibrated vectors; a `given` cut replaces the derived one (the fill stays).
+fn graph_cut(x: ArrayView2<f32>, given: Option<f32>, cal: Option<&Calibrated>) -> (f32, f32, String) {
+    use graph_linkage::{GRAPH_CUT, GRAPH_K, GRAPH_SCALE_QUANTILE, UNCALIBRATED_CUT_SHARE, UNCALIBRATED_FILL_SHARE};
+    let q = pair_distance_quantile(x, GRAPH_SCALE_QUANTILE);
+    let pct = GRAPH_SCALE_QUANTILE * 100.0;
+    let (cut, fill, how) = match (cal, cal.and_then(|c| c.graph)) {
+        (Some(c), Some(g)) => {
+            // Identical faces (or one): no scale to carry the values by; used as calibrated.
+            let (s, by) = if q > 0.0 {
+                (q / g.scale, format!("× this folder's {pct}th-percentile distance {q:.4} / {} on {}", g.scale, c.origin))
+            } else {
+                (1.0, format!("on {}, not scaled: this folder's {pct}th-percentile distance is 0", c.origin))
+            };
+            let (cut, fill) = (GRAPH_CUT * s, g.fill * s);
+            let how = format!(
+                "cut = {} (calibrated {GRAPH_CUT} {by}), non-neighbours count as {} (held-out different-person median {} × the same scale)",
+                sig(cut),
+                sig(fill),
+                g.fill
+            );
+            (cut, fill, how)
+        }
+        (cal, _) => {
+            let why = if cal.is_some() {
+                "the calibration predates graph linkage (run `facemb calibrate`), so the shares for uncalibrated vectors"
+            } else {
+                "the shares for uncalibrated vectors"
+            };
+            if q > 0.0 {
+                let (cut, fill) = (UNCALIBRATED_CUT_SHARE * q, UNCALIBRATED_FILL_SHARE * q);
+                let how = format!(
+                    "cut = {} = {UNCALIBRATED_CUT_SHARE} × this folder's {pct}th-percentile distance {q:.4}, non-neighbours count as {} = {UNCALIBRATED_FILL_SHARE} × it ({why})",
+                    sig(cut),
+                    sig(fill)
+                );
+                (cut, fill, how)
+            } else {
+                // All rows equal (or one): any positive cut joins them.
+                (1.0, 1.0, format!("cut = 1, non-neighbours count as 1 (this folder's {pct}th-percentile distance is 0)"))
+            }
+        }
+    };
+    match given {
+        Some(t) => (t, fill, format!("cut = {t} (given), non-neighbours count as {}; {GRAPH_K}-NN graph", sig(fill))),
+        None => (cut, fill, format!("{how}; {GRAPH_K}-NN graph")),
     }
 }
 /// Neighbours per point in chinese whispers' graph and in the radius scan. Faces of one
@@ -283,6 +394,13 @@ mod tests {
         assert_eq!(how, "k = 4 (number of identity folders)");
         let (_, how) = run(Method::Dbscan, x.view(), &Params::default(), 4).unwrap();
         assert!(how.contains("percentile") && how.ends_with("min_samples = 3"), "{how}");
+        // Graph linkage takes the same cut; its fill (a share of the 90th-percentile
+        // distance) stays, far above this cut, so only densely linked groups join.
+        let (_, how) = run(Method::Graph, x.view(), &given, 4).unwrap();
+        assert!(how.starts_with("cut = 9 (given), non-neighbours count as "), "{how}");
+        let (labels, how) = run(Method::Graph, x.view(), &Params::default(), 4).unwrap();
+        assert!(how.contains("0.859 × this folder's 90th-percentile distance"), "{how}");
+        assert_eq!(crate::evaluate::metrics::adjusted_rand_index(&truth, &labels), 1.0, "{how}");
         let (labels, how) = run(Method::Linkage, x.view(), &Params::default(), 4).unwrap();
         assert!(how.contains("0.7 × this folder's median distance") && how.contains("uncalibrated"), "{how}");
         assert_eq!(crate::evaluate::metrics::adjusted_rand_index(&truth, &labels), 1.0);
@@ -298,7 +416,7 @@ mod tests {
         let (x, truth) = blobs(5 * 16, 16, 5, 1.5, 8);
         // Five blobs: a fifth of all pairs are same-blob, so the 10 % distance quantile is a
         // same-blob distance (≈ 8.5); 5 × 8.5 / 2 cuts between blobs.
-        let cal = Calibrated { eps: 1.0, cw_threshold: 1.0, link_threshold: 5.0, pair_scale: 2.0, origin: "test".into() };
+        let cal = Calibrated { eps: 1.0, cw_threshold: 1.0, link_threshold: 5.0, pair_scale: 2.0, graph: None, origin: "test".into() };
         for calibrated in [None, Some(cal)] {
             let p = Params { calibrated, ..Params::default() };
             let (wide, how) = run(Method::Linkage, x.view(), &p, 5).unwrap();
@@ -306,6 +424,63 @@ mod tests {
             assert_eq!(wide, tight, "{how}");
             assert_eq!(crate::evaluate::metrics::adjusted_rand_index(&truth, &wide), 1.0, "{how}");
         }
+    }
+
+    #[test]
+    fn the_graph_cut_follows_the_folders_spread_and_says_where_it_came_from() {
+        // As for full linkage: the folder twice as tightly packed gets half the cut and
+        // fill, and the same clusters, with a calibration, with an old one that has no
+        // graph reference, and with none.
+        let (x, truth) = blobs(5 * 16, 16, 5, 1.5, 8);
+        let cal = |graph| Calibrated { eps: 1.0, cw_threshold: 1.0, link_threshold: 5.0, pair_scale: 2.0, graph, origin: "test".into() };
+        let reference = GraphReference { scale: 2.0, fill: 1.9 };
+        for (calibrated, says) in [
+            (Some(cal(Some(reference))), "(calibrated 1.26 × this folder's 90th-percentile distance"),
+            (Some(cal(None)), "the calibration predates graph linkage"),
+            (None, "(the shares for uncalibrated vectors)"),
+        ] {
+            let p = Params { calibrated, ..Params::default() };
+            let (wide, how) = run(Method::Graph, x.view(), &p, 5).unwrap();
+            let (tight, tight_how) = run(Method::Graph, (&x * 0.5).view(), &p, 5).unwrap();
+            assert_eq!(wide, tight, "{how} / {tight_how}");
+            assert_eq!(crate::evaluate::metrics::adjusted_rand_index(&truth, &wide), 1.0, "{how}");
+            assert!(how.contains(says) && how.ends_with("; 10-NN graph"), "{how}");
+        }
+    }
+
+    #[test]
+    fn full_linkage_past_the_memory_budget_is_refused_when_named_and_skipped_by_default() {
+        // 32 000 rows: n²/2 distances are 2.05 GB, just over the 2 GB budget; refused
+        // before anything is allocated.
+        let n = 32_000;
+        let x = Array2::from_shape_fn((n, 1), |(i, _)| (i % 2) as f32 * 10.0);
+        let e = linkage::average_linkage(x.view(), 1.0).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { n: 32_000, .. }), "{e}");
+        let said = e.to_string();
+        assert!(
+            said.starts_with("average_linkage on 32000 faces would need 2.0 GB of memory, over the 2.0 GB budget")
+                && said.contains("--methods graph"),
+            "{said}"
+        );
+        let emb = crate::embed::Embeddings {
+            matrix: x,
+            paths: (0..n).map(|i| format!("{i}.png").into()).collect(),
+            identity: (0..n).map(|i| i % 2).collect(),
+            labelled: true,
+            names: vec!["a".into(), "b".into()],
+            p_face: None,
+            skipped: Vec::new(),
+        };
+        let opts = |named| crate::evaluate::EvalOptions {
+            methods: vec![Method::Linkage, Method::Kmeans],
+            methods_named: named,
+            ..Default::default()
+        };
+        let quiet = crate::progress::Reporter::SILENT;
+        let ev = crate::evaluate::evaluate(&emb, "t", std::path::Path::new("f"), &opts(false), quiet).unwrap();
+        assert_eq!(ev.scores.methods.iter().map(|m| m.method.as_str()).collect::<Vec<_>>(), ["kmeans"]);
+        let named = crate::evaluate::evaluate(&emb, "t", std::path::Path::new("f"), &opts(true), quiet);
+        assert!(matches!(named, Err(Error::TooLarge { .. })));
     }
 
     #[test]

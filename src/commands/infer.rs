@@ -114,8 +114,38 @@ fn calibrated_cuts(ck: &Checkpoint, c: &calibrate::Calibration) -> Result<cluste
         cw_threshold: c.cw_threshold,
         link_threshold: c.linkage_threshold,
         pair_scale: c.scale(ck)?,
+        graph: c.graph_reference(),
         origin: format!("{} held-out training people of {}", c.people, ck.dir.display()),
     })
+}
+
+/// The labelled folder of face crops `input` embedded by the checkpoint `model` as `infer`
+/// embeds it with default flags (the checkpoint's readout, L2-normalised for an
+/// identity-trained one), and the clustering parameters `infer` would use on it (its
+/// calibrated cuts): what `bench-albums` clusters album by album.
+pub fn embed_as_infer(
+    model: &Path,
+    input: &Path,
+    backend: Backend,
+    batch_size: usize,
+    reporter: Reporter,
+) -> Result<(crate::embed::Embeddings, cluster::Params)> {
+    let ck = open_model(model, reporter)?;
+    let readout = Readout::for_config(&ck.config);
+    let normalize = ck.config.identity_trained();
+    let mut params = cluster::Params::default();
+    if let Some(c) = calibrate::load(&ck)?.filter(|c| normalize && c.layer == readout.layer && c.flip == readout.flip) {
+        params.calibrated = Some(calibrated_cuts(&ck, &c)?);
+    }
+    let device = backend::device(backend)?;
+    let net = ck.load_model(&device)?;
+    let folder = IdentityFolder::scan(input)?;
+    report_skipped(&input.display().to_string(), &folder.skipped, reporter);
+    let mut emb = embed_folder(&net, &ck.config.model, readout, &folder, &device, batch_size, reporter.bars)?;
+    if normalize {
+        emb.matrix = crate::neighbors::l2_normalize(emb.matrix.view());
+    }
+    Ok((emb, params))
 }
 
 /// Embeds, clusters, scores, charts and writes the folder `job.input` ([`Infer`]).

@@ -23,11 +23,15 @@ pub struct EvalOptions {
     pub params: cluster::Params,
     /// L2-normalise the vectors before clustering and projecting.
     pub normalize: bool,
+    /// The user named the methods (`--methods`): one whose memory on this folder passes
+    /// `cluster::MEMORY_BUDGET` is an error. Otherwise (the default list) it is skipped
+    /// with a note, so that the defaults run on any folder size.
+    pub methods_named: bool,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { methods: Method::ALL.to_vec(), params: cluster::Params::default(), normalize: false }
+        EvalOptions { methods: Method::ALL.to_vec(), params: cluster::Params::default(), normalize: false, methods_named: false }
     }
 }
 
@@ -116,7 +120,13 @@ pub fn evaluate(emb: &Embeddings, source: &str, folder: &Path, opts: &EvalOption
             continue;
         }
         let t = Instant::now();
-        let (pred, params) = cluster::run(m, x, &opts.params, emb.names.len())?;
+        let (pred, params) = match cluster::run(m, x, &opts.params, emb.names.len()) {
+            Err(e @ crate::error::Error::TooLarge { .. }) if !opts.methods_named => {
+                reporter.note(format!("note: {} skipped: {e}", m.name()));
+                continue;
+            }
+            r => r?,
+        };
         let seconds = t.elapsed().as_secs_f64();
         let (clusters, noise) = metrics::cluster_counts(&pred);
         methods.push(MethodScores {
@@ -177,7 +187,7 @@ mod tests {
         assert_eq!((s.images, s.identities, s.dim, s.one_nn_accuracy), (90, 3, 16, Some(1.0)));
         assert_eq!(
             s.methods.iter().map(|m| m.method.as_str()).collect::<Vec<_>>(),
-            ["dbscan", "kmeans", "chinese_whispers", "average_linkage", "finch"]
+            ["dbscan", "kmeans", "chinese_whispers", "average_linkage", "finch", "graph_linkage"]
         );
         // k-means with the true k is exact; the data-derived radii may leave an outermost
         // point alone (a singleton), which costs a little ARI but no purity.
@@ -185,7 +195,7 @@ mod tests {
         for m in &s.methods {
             assert!(m.ari.unwrap() >= 0.9 && m.purity == Some(1.0) && m.silhouette.unwrap() > 0.5, "{m:?}");
         }
-        assert_eq!(ev.labels.len(), 5);
+        assert_eq!(ev.labels.len(), 6);
         assert_eq!(ev.labels[1].0, Method::Kmeans);
         assert!(ev.normalized.is_none() && !s.normalized);
         assert_eq!(ev.vectors(&emb), emb.matrix.view());

@@ -19,8 +19,8 @@ const COLUMNS: [&str; 5] = ["path", "identity", "method", "cluster", "copy"];
 const HEADER: &str = "path,identity,method,cluster,copy\n";
 pub const NOISE_DIR: &str = "noise";
 
-/// The clustering kept as folders: the automatic default, average linkage, when it ran.
-pub const PREFERRED: Method = Method::Linkage;
+/// The clustering kept as folders: the automatic grouping, when it ran.
+pub const PREFERRED: Method = Method::AUTOMATIC;
 
 /// A `--save-clusters` destination, checked and locked before any work.
 pub struct ClusterFolders {

@@ -171,8 +171,8 @@ pub fn default_dir(base: &Path, name: &str, input: &Path) -> PathBuf {
     }
 }
 
-/// The clustering that montages and cluster folders show: average linkage (the
-/// automatic default) when it ran, else the first method run.
+/// The clustering that montages and cluster folders show: the automatic grouping when it
+/// ran, else the first method run.
 fn kept_clustering(evaluation: &Evaluation) -> Option<&(crate::cluster::Method, Vec<i64>)> {
     evaluation.labels.iter().find(|(m, _)| *m == folders::PREFERRED).or(evaluation.labels.first())
 }
@@ -407,7 +407,10 @@ mod tests {
         assert_eq!(back, x);
         assert_eq!(labels, emb.identity, "identities read back through quoted paths and names");
         let clusters = std::fs::read_to_string(dir.as_path().join(CLUSTERS_FILE)).unwrap();
-        assert!(clusters.starts_with("row,identity,dbscan,kmeans,chinese_whispers,average_linkage,finch\n0,ann,"), "{clusters}");
+        assert!(
+            clusters.starts_with("row,identity,dbscan,kmeans,chinese_whispers,average_linkage,finch,graph_linkage\n0,ann,"),
+            "{clusters}"
+        );
         assert_eq!(clusters.lines().count(), 41);
         let json = std::fs::read_to_string(dir.as_path().join(SCORES_FILE)).unwrap();
         assert_eq!(json, serde_json::to_string_pretty(&s).unwrap() + "\n");

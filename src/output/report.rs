@@ -162,6 +162,7 @@ fn page_data(dir: &Path, shown_as: &Path, reporter: Reporter) -> Result<Value> {
         "labelled": head.labelled,
         "gallery_rows": head.gallery_rows,
         "clusters": clusters,
+        "automatic": crate::cluster::Method::AUTOMATIC.name(),
         "layouts": layouts,
         "thumbs": thumbs,
         "checkpoint": config.as_ref().map(|c| c.0.clone()),
