@@ -164,3 +164,36 @@ fn faces_of_people_it_never_saw_are_found_in_scenes_it_never_saw() {
     let ap: f64 = row.split_whitespace().nth(6).unwrap().parse().unwrap();
     assert!(ap > 0.7, "average precision {ap}: {t}");
 }
+
+#[test]
+fn match_names_the_people_of_photos_after_a_gallery_of_photos() {
+    // Gallery: two photos of each person; queries: each one's third photo, faces found in
+    // both. (`--faces detect`: on the two query photos `auto` sees one close-up whose face
+    // spans 0.77 of the picture, above its 0.75 rule, and reads them as crops; see
+    // docs/detect/.)
+    let tmp = tempfile::tempdir().unwrap();
+    let (gallery, queries) = (tmp.path().join("gallery"), tmp.path().join("queries"));
+    for person in ["Colin_Powell", "George_W_Bush"] {
+        let src = repo().join("datasets/photos_sample").join(person);
+        let mut files: Vec<_> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for (dir, f) in [(&gallery, &files[0]), (&gallery, &files[1]), (&queries, &files[2])] {
+            std::fs::create_dir_all(dir.join(person)).unwrap();
+            std::fs::copy(f, dir.join(person).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let out = tmp.path().join("run");
+    let (g, q, o) = (gallery.to_str().unwrap(), queries.to_str().unwrap(), out.to_str().unwrap());
+    // A given tolerance: the calibrated one, carried to these 6 faces by their own
+    // 10th-percentile distance (a same-person distance here), turns both away (issue 32's
+    // small-album problem, in match).
+    let args = ["match", "-g", g, "-q", q, "--faces", "detect", "--tolerance", "1.2", "--out", o, "--quiet"];
+    let o = facemb_cached(&args, tmp.path());
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("4 photos, 4 faces found") && t.contains("2 photos, 2 faces found"), "{t}");
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("match.json")).unwrap()).unwrap();
+    let s = &summary["scores"];
+    assert_eq!(s["known_queries"], 2, "{summary}");
+    assert_eq!(s["known_accuracy"].as_f64(), Some(1.0), "each is named as themself: {summary}");
+}
