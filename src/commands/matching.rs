@@ -109,9 +109,6 @@ fn gallery(job: &Match, embedder: &Embedder, source: &Source, normalize: bool) -
 /// (`--faces`, as `infer` reads them).
 fn faces(job: &Match, dir: &Path, unlabelled: bool) -> Result<IdentityFolder> {
     let folder = scan(dir, unlabelled, job.reporter)?;
-    if job.faces == FacesMode::Crops {
-        return Ok(folder);
-    }
     let device = backend::device(job.backend)?;
     super::detect::faces_in(dir, folder, job.faces, &job.detector, job.reporter, &device)
 }

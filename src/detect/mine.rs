@@ -16,8 +16,8 @@ use crate::progress::{self, Reporter};
 /// Side of a mined picture: the detection test's and the off-centre photos' size.
 const PICTURE: (usize, usize) = (640, 480);
 
-/// A refined box from this probability is kept: below the detector's default 0.95, so the
-/// near misses of the next threshold are taught too.
+/// A refined box from this probability is kept: detector-v1's own default was 0.95, so the
+/// near misses below it are taught too (and 0.5 became detector-v2's default).
 const MINE_FROM: f32 = 0.5;
 
 /// Each false detection is kept as it was found and this many times moved by up to a
@@ -64,13 +64,10 @@ pub fn mine(
 
 /// Mined window `rng` picks, mirrored half the time: a training window taught "not a face".
 pub fn draw_mined(mined: &[Plane], rng: &mut StdRng) -> Plane {
-    let p = &mined[rng.random_range(0..mined.len())];
-    if !rng.random_bool(0.5) {
-        return p.clone();
+    let mut p = mined[rng.random_range(0..mined.len())].clone();
+    if rng.random_bool(0.5) {
+        let w = p.width;
+        p.data.chunks_exact_mut(w).for_each(<[f32]>::reverse);
     }
-    let mut m = p.clone();
-    for (row, src) in m.data.chunks_exact_mut(p.width).zip(p.data.chunks_exact(p.width)) {
-        row.iter_mut().zip(src.iter().rev()).for_each(|(d, s)| *d = *s);
-    }
-    m
+    p
 }
